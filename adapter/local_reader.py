@@ -1,0 +1,178 @@
+"""Readers of the local data directory format.
+
+Layout of a data directory::
+
+    sites.csv              site_id,name,latitude,longitude,area_km2   (ids are strings)
+    flow/<site_id>.csv     time,flow                                  (m3/s, empty = missing)
+    meteo/<site_id>.csv    time + any of the meteo variables          (mm/day, degC)
+
+Meteo rows dated after a site's last observed flow are its meteorological
+forecast. Parsed files are cached in memory and re-read when they change.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+import threading
+from pathlib import Path
+
+import pandas as pd
+
+from adapter.base import AbstractFlowReader, AbstractMeteoReader
+from domain.errors import DataFormatError, DataSourceError, UnknownSiteError
+from domain.frames import FlowFrame, MeteoFrame, validate_frame
+from domain.site import Site
+from utils.dates import as_date, daily_index
+
+LOGGER = logging.getLogger(__name__)
+
+SITE_COLUMNS = ("site_id", "name", "latitude", "longitude", "area_km2")
+SITE_ID_PATTERN = r"[0-9]{8,15}"
+
+
+class _ParsedFileCache:
+    """Validated frames keyed by path, invalidated when the file's mtime or size changes."""
+
+    def __init__(self) -> None:
+        self._frames: dict[Path, tuple[tuple[int, int], pd.DataFrame]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, path: Path, parse) -> pd.DataFrame:
+        try:
+            stat = path.stat()
+        except OSError as exc:
+            raise DataSourceError(f"cannot read {path}: {exc.strerror}") from exc
+        stamp = (stat.st_mtime_ns, stat.st_size)
+        with self._lock:
+            cached = self._frames.get(path)
+        if cached and cached[0] == stamp:
+            return cached[1]
+        frame = parse(path)
+        with self._lock:
+            self._frames[path] = (stamp, frame)
+        return frame
+
+
+def _read_csv(path: Path, dtype: dict | None = None) -> pd.DataFrame:
+    try:
+        frame = pd.read_csv(path, dtype=dtype, skipinitialspace=True)
+    except FileNotFoundError as exc:
+        raise DataSourceError(f"missing data file {path}") from exc
+    except (OSError, ValueError, pd.errors.ParserError) as exc:
+        raise DataFormatError(f"{path}: cannot parse CSV: {exc}") from exc
+    # Index = line number in the file (line 1 is the header), for error messages.
+    frame.index = pd.RangeIndex(2, len(frame) + 2)
+    return frame
+
+
+def _read_series_file(path: Path, site_id: str, model) -> pd.DataFrame:
+    frame = _read_csv(path, dtype={"time": str})
+    frame.insert(0, "site_id", site_id)
+    return validate_frame(model, frame, str(path), row_name="line")
+
+
+class LocalFlowReader(AbstractFlowReader):
+    """Observed flow and site metadata from a local data directory."""
+
+    def __init__(self, data_dir: Path, site_ids: tuple[str, ...] = ()) -> None:
+        """Args:
+        data_dir: The data directory.
+        site_ids: Sites to serve; empty means every site in `sites.csv`.
+        """
+        self._data_dir = data_dir
+        self._site_ids = site_ids
+        self._cache = _ParsedFileCache()
+
+    def list_sites(self) -> list[Site]:
+        table = self._cache.get(self._data_dir / "sites.csv", _parse_sites)
+        if self._site_ids:
+            missing = sorted(set(self._site_ids) - set(table.index))
+            if missing:
+                raise UnknownSiteError(f"site {missing[0]} is not listed in {self._data_dir / 'sites.csv'}")
+            table = table.loc[list(self._site_ids)]
+        return [self._with_period(site_id, row) for site_id, row in table.iterrows()]
+
+    def site(self, site_id: str) -> Site:
+        table = self._cache.get(self._data_dir / "sites.csv", _parse_sites)
+        if site_id not in table.index or (self._site_ids and site_id not in self._site_ids):
+            raise UnknownSiteError(f"unknown site {site_id}")
+        return self._with_period(site_id, table.loc[site_id])
+
+    def read_flow(self, site_id: str, start: dt.date, end: dt.date) -> pd.DataFrame:
+        frame = self._flow_file(site_id)
+        days = daily_index(start, end)
+        flow = frame.set_index("time")["flow"].reindex(days)
+        return pd.DataFrame({"site_id": site_id, "time": days, "flow": flow.to_numpy()})
+
+    def _flow_file(self, site_id: str) -> pd.DataFrame:
+        path = self._data_dir / "flow" / f"{site_id}.csv"
+        return self._cache.get(path, lambda p: _read_series_file(p, site_id, FlowFrame))
+
+    def _with_period(self, site_id: str, row: pd.Series) -> Site:
+        observed = self._flow_file(site_id).dropna(subset=["flow"])["time"]
+        return Site(
+            site_id=site_id,
+            name=str(row["name"]),
+            latitude=float(row["latitude"]),
+            longitude=float(row["longitude"]),
+            area_km2=float(row["area_km2"]),
+            flow_start=as_date(observed.min()) if len(observed) else None,
+            flow_end=as_date(observed.max()) if len(observed) else None,
+        )
+
+
+class LocalMeteoReader(AbstractMeteoReader):
+    """Meteorology, observed and forecast, from a local data directory."""
+
+    def __init__(self, data_dir: Path) -> None:
+        """Args:
+        data_dir: The data directory.
+        """
+        self._data_dir = data_dir
+        self._cache = _ParsedFileCache()
+
+    def read_history(self, site: Site, start: dt.date, end: dt.date) -> pd.DataFrame:
+        return self._between(site.site_id, start, end)
+
+    def read_forecast(self, site: Site, issue_date: dt.date, days: int) -> pd.DataFrame:
+        return self._between(site.site_id, issue_date + dt.timedelta(days=1), issue_date + dt.timedelta(days=days))
+
+    def _between(self, site_id: str, start: dt.date, end: dt.date) -> pd.DataFrame:
+        path = self._data_dir / "meteo" / f"{site_id}.csv"
+        frame = self._cache.get(path, lambda p: _read_series_file(p, site_id, MeteoFrame))
+        inside = frame["time"].between(pd.Timestamp(start), pd.Timestamp(end))
+        return frame.loc[inside].reset_index(drop=True)
+
+
+def _parse_sites(path: Path) -> pd.DataFrame:
+    table = _read_csv(path, dtype={"site_id": str, "name": str})
+    missing = [column for column in SITE_COLUMNS if column not in table.columns]
+    if missing:
+        raise DataFormatError(f"{path}: missing column {missing[0]!r} (expected {', '.join(SITE_COLUMNS)})")
+    for line, row in table.iterrows():
+        problem = _site_row_problem(row)
+        if problem:
+            raise DataFormatError(f"{path}: line {line}: {problem}")
+    duplicated = table["site_id"][table["site_id"].duplicated()]
+    if len(duplicated):
+        raise DataFormatError(f"{path}: line {duplicated.index[0]}: duplicate site_id {duplicated.iloc[0]}")
+    table[["latitude", "longitude", "area_km2"]] = table[["latitude", "longitude", "area_km2"]].astype(float)
+    return table.set_index("site_id")[list(SITE_COLUMNS[1:])]
+
+
+def _site_row_problem(row: pd.Series) -> str | None:
+    site_id = row["site_id"]
+    if not isinstance(site_id, str) or not re.fullmatch(SITE_ID_PATTERN, site_id):
+        return f"site_id {site_id!r} is not 8 to 15 digits"
+    if not isinstance(row["name"], str) or not row["name"].strip():
+        return "name is empty"
+    for column, low, high in (("latitude", -90.0, 90.0), ("longitude", -180.0, 180.0)):
+        value = pd.to_numeric(row[column], errors="coerce")
+        if pd.isna(value) or not low <= value <= high:
+            return f"{column} {row[column]!r} is not a number in [{low}, {high}]"
+    area = pd.to_numeric(row["area_km2"], errors="coerce")
+    if pd.isna(area) or area <= 0:
+        return f"area_km2 {row['area_km2']!r} is not a positive number"
+    return None

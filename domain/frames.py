@@ -1,0 +1,105 @@
+"""pandera models of the frames that cross from adapters into the model and services.
+
+Column names follow the local data directory format. Every reader returns a
+frame validated against one of these models, so downstream code can rely on
+dtypes, units and physical ranges.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import pandas as pd
+import pandera.pandas as pa
+from pandera.typing import Series
+
+from domain.errors import DataFormatError
+
+# Physical limits, generous enough for any river basin on Earth.
+MAX_DAILY_PRECIPITATION_MM = 2000.0
+TEMPERATURE_RANGE_DEGC = (-90.0, 60.0)
+# ERA5-Land potential evaporation has small negative values (condensation).
+EVAPOTRANSPIRATION_RANGE_MM = (-10.0, 100.0)
+
+
+class MeteoFrame(pa.DataFrameModel):
+    """Daily meteorology of one or more sites; every variable is optional per dataset."""
+
+    site_id: Series[str]
+    time: Series[pd.Timestamp] = pa.Field(description="local calendar day")
+    precipitation: Optional[Series[float]] = pa.Field(
+        ge=0.0, le=MAX_DAILY_PRECIPITATION_MM, nullable=True, description="mm/day"
+    )
+    temperature_max: Optional[Series[float]] = pa.Field(
+        in_range={"min_value": TEMPERATURE_RANGE_DEGC[0], "max_value": TEMPERATURE_RANGE_DEGC[1]},
+        nullable=True,
+        description="degC",
+    )
+    temperature_min: Optional[Series[float]] = pa.Field(
+        in_range={"min_value": TEMPERATURE_RANGE_DEGC[0], "max_value": TEMPERATURE_RANGE_DEGC[1]},
+        nullable=True,
+        description="degC",
+    )
+    temperature_mean: Optional[Series[float]] = pa.Field(
+        in_range={"min_value": TEMPERATURE_RANGE_DEGC[0], "max_value": TEMPERATURE_RANGE_DEGC[1]},
+        nullable=True,
+        description="degC",
+    )
+    evapotranspiration: Optional[Series[float]] = pa.Field(
+        in_range={"min_value": EVAPOTRANSPIRATION_RANGE_MM[0], "max_value": EVAPOTRANSPIRATION_RANGE_MM[1]},
+        nullable=True,
+        description="mm/day",
+    )
+
+    class Config:
+        strict = True
+        coerce = True
+        unique = ["site_id", "time"]
+
+
+class FlowFrame(pa.DataFrameModel):
+    """Daily mean discharge of one or more sites; missing days are NaN."""
+
+    site_id: Series[str]
+    time: Series[pd.Timestamp] = pa.Field(description="local calendar day")
+    flow: Series[float] = pa.Field(ge=0.0, nullable=True, description="m3/s")
+
+    class Config:
+        strict = True
+        coerce = True
+        unique = ["site_id", "time"]
+
+
+def validate_frame(
+    model: type[pa.DataFrameModel], frame: pd.DataFrame, source: str, row_name: str = "row"
+) -> pd.DataFrame:
+    """Validate a frame and translate pandera's error into a domain error.
+
+    Args:
+        model: `MeteoFrame` or `FlowFrame`.
+        frame: The raw frame; its index locates each row in `source` (e.g. the file line).
+        source: What the frame was read from (a file path or an upstream URL), for the message.
+        row_name: What the index counts ("line" for a CSV file), for the message.
+
+    Returns:
+        The validated, coerced frame, sorted by site and day, with a fresh index.
+
+    Raises:
+        DataFormatError: Naming the source, the first failing row and the problem.
+    """
+    try:
+        valid = model.validate(frame, lazy=True)
+    except pa.errors.SchemaErrors as exc:
+        raise DataFormatError(f"{source}: {_describe_failure(exc.failure_cases, row_name)}") from exc
+    return valid.sort_values(["site_id", "time"]).reset_index(drop=True)
+
+
+def _describe_failure(cases: pd.DataFrame, row_name: str) -> str:
+    first = cases.iloc[0]
+    column = first.get("column")
+    check = first.get("check")
+    value = first.get("failure_case")
+    where = f"{row_name} {first['index']}" if pd.notna(first.get("index")) else "columns"
+    what = f"column {column!r}" if isinstance(column, str) else "frame"
+    more = f" (and {len(cases) - 1} more problems)" if len(cases) > 1 else ""
+    return f"{where}, {what}: value {value!r} fails {check}{more}"

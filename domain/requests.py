@@ -1,0 +1,123 @@
+"""JSON schemas of the HTTP query parameters, and their validation.
+
+Query parameters arrive as strings. `parse_query` casts the ones the schema
+declares as integers (leaving uncastable text as is, so the schema reports
+it), then validates with jsonschema and turns the first error into an
+`InvalidRequestError` that names the parameter and the reason.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+import jsonschema
+
+from domain.errors import InvalidRequestError
+
+SITE_ID_SCHEMA = {
+    "type": "string",
+    "pattern": "^[0-9]{8,15}$",
+    "description": "USGS site number: 8 to 15 digits, leading zeros kept",
+    "example": "01646500",
+}
+ISSUE_DATE_SCHEMA = {
+    "type": "string",
+    "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$",
+    "format": "date",
+    "description": "Issue a hindcast from this day (YYYY-MM-DD) instead of the last observed day",
+}
+
+INFO_QUERY_SCHEMA = {
+    "type": "object",
+    "properties": {"site_id": SITE_ID_SCHEMA},
+    "additionalProperties": False,
+}
+
+
+def forecast_query_schema(max_forecast_days: int) -> dict:
+    """Return the schema of `/forecast` query parameters.
+
+    Args:
+        max_forecast_days: Horizon of the loaded model, the largest accepted `forecast_days`.
+    """
+    return {
+        "type": "object",
+        "properties": {
+            "site_id": SITE_ID_SCHEMA,
+            "forecast_days": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": max_forecast_days,
+                "description": f"Number of lead days, 1 to {max_forecast_days}",
+            },
+            "issue_date": ISSUE_DATE_SCHEMA,
+        },
+        "required": ["site_id", "forecast_days"],
+        "additionalProperties": False,
+    }
+
+
+def parse_query(schema: dict, arguments: Mapping[str, list[str]]) -> dict[str, Any]:
+    """Validate query parameters against a schema.
+
+    Args:
+        schema: An object schema from this module.
+        arguments: Query arguments as tornado gives them (name -> list of raw strings).
+
+    Returns:
+        Parameter name -> value, integers cast; `issue_date` becomes a `datetime.date`.
+
+    Raises:
+        InvalidRequestError: A parameter is missing, repeated, malformed, out of range or unknown.
+    """
+    query = {}
+    for name, values in arguments.items():
+        if len(values) != 1:
+            raise InvalidRequestError(f"parameter '{name}' must be given once, got {len(values)} values")
+        query[name] = _cast(schema["properties"].get(name, {}), values[0])
+    validator = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
+    error = jsonschema.exceptions.best_match(validator.iter_errors(query))
+    if error is not None:
+        raise InvalidRequestError(_describe(error, query))
+    if "issue_date" in query:
+        query["issue_date"] = dt.date.fromisoformat(query["issue_date"])
+    return query
+
+
+def _cast(property_schema: dict, raw: str) -> Any:
+    if property_schema.get("type") == "integer":
+        text = raw.strip()
+        if text.lstrip("+-").isdigit():
+            return int(text)
+    return raw
+
+
+def _describe(error: jsonschema.ValidationError, query: Mapping[str, Any]) -> str:
+    if error.validator == "required":
+        missing = [name for name in error.validator_value if name not in query]
+        return f"missing required parameter '{missing[0]}'"
+    if error.validator == "additionalProperties":
+        known = ", ".join(error.schema["properties"])
+        unknown = sorted(set(query) - set(error.schema["properties"]))
+        return f"unknown parameter '{unknown[0]}' (accepted: {known})"
+    name = error.path[0] if error.path else "query"
+    value = error.instance
+    reasons = {
+        "type": f"must be an {error.validator_value}",
+        "minimum": f"must be at least {error.validator_value}",
+        "maximum": f"must be at most {error.validator_value}",
+        "pattern": _pattern_reason(name),
+        "format": "must be a valid calendar date YYYY-MM-DD",
+    }
+    reason = reasons.get(error.validator, error.message)
+    return f"parameter '{name}' {reason}, got {value!r}"
+
+
+def _pattern_reason(name: str) -> str:
+    if name == "site_id":
+        return "must be a USGS site number of 8 to 15 digits"
+    if name == "issue_date":
+        return "must be a date YYYY-MM-DD"
+    return "is malformed"

@@ -1,0 +1,120 @@
+"""JSON schemas of every response body: the OpenAPI components and the test oracle.
+
+The service's Swagger document embeds these, and the HTTP tests validate real
+responses against them, so the documentation cannot drift from behaviour.
+"""
+
+from __future__ import annotations
+
+DATE = {"type": "string", "format": "date", "example": "2024-12-31"}
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {
+                "code": {
+                    "type": "string",
+                    "description": "Stable machine-readable code",
+                    "enum": [
+                        "invalid_request",
+                        "not_found",
+                        "unknown_site",
+                        "insufficient_data",
+                        "data_source_error",
+                        "data_format_error",
+                        "upstream_timeout",
+                        "model_not_loaded",
+                        "method_not_allowed",
+                        "internal_error",
+                    ],
+                },
+                "message": {"type": "string", "description": "What went wrong, naming the parameter or source"},
+            },
+            "additionalProperties": False,
+        }
+    },
+    "additionalProperties": False,
+}
+
+HEALTH_SCHEMA = {
+    "type": "object",
+    "required": ["status", "model_version"],
+    "properties": {
+        "status": {"type": "string", "enum": ["ok"]},
+        "model_version": {"type": "string", "description": "Version id of the loaded model bundle"},
+    },
+}
+
+SITE_SCHEMA = {
+    "type": "object",
+    "required": ["site_id", "name", "latitude", "longitude", "area_km2", "data_period"],
+    "properties": {
+        "site_id": {"type": "string", "pattern": "^[0-9]{8,15}$", "example": "01646500"},
+        "name": {"type": "string"},
+        "latitude": {"type": "number", "minimum": -90, "maximum": 90},
+        "longitude": {"type": "number", "minimum": -180, "maximum": 180},
+        "area_km2": {"type": "number", "exclusiveMinimum": 0, "description": "Drainage area, km2"},
+        "data_period": {
+            "type": "object",
+            "description": "First and last day of observed flow when the catalogue was written",
+            "required": ["start", "end"],
+            "properties": {
+                "start": {**DATE, "nullable": True},
+                "end": {**DATE, "nullable": True},
+            },
+        },
+    },
+}
+
+INFO_SCHEMA = {
+    "type": "object",
+    "required": ["synthetic_data", "sites"],
+    "properties": {
+        "synthetic_data": {
+            "type": "boolean",
+            "description": "True when the sites are the generated synthetic demo dataset, not real rivers",
+        },
+        "sites": {"type": "array", "items": {"$ref": "#/components/schemas/Site"}},
+    },
+}
+
+FORECAST_SCHEMA = {
+    "type": "object",
+    "required": ["site_id", "issue_date", "unit", "model_version", "hindcast", "forecast"],
+    "properties": {
+        "site_id": {"type": "string"},
+        "issue_date": {**DATE, "description": "Last day of observed flow the forecast starts from"},
+        "unit": {"type": "string", "enum": ["m3/s"]},
+        "model_version": {"type": "string"},
+        "hindcast": {"type": "boolean", "description": "True when issued for a past issue_date on request"},
+        "forecast": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["lead_days", "date", "flow"],
+                "properties": {
+                    "lead_days": {"type": "integer", "minimum": 1},
+                    "date": DATE,
+                    "flow": {"type": "number", "minimum": 0, "description": "Daily mean discharge, m3/s"},
+                    "observed": {
+                        "type": "number",
+                        "nullable": True,
+                        "description": "Observed daily mean discharge (hindcasts only), m3/s",
+                    },
+                },
+            },
+        },
+    },
+}
+
+COMPONENT_SCHEMAS = {
+    "Error": ERROR_SCHEMA,
+    "Health": HEALTH_SCHEMA,
+    "Site": SITE_SCHEMA,
+    "Info": INFO_SCHEMA,
+    "Forecast": FORECAST_SCHEMA,
+}

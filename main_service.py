@@ -1,0 +1,132 @@
+"""Run the forecast web service.
+
+Loads the configuration once, the model bundle once, wires readers and
+services into the Tornado app, and serves until SIGTERM or SIGINT; then it
+stops accepting connections, lets in-flight requests finish (bounded by
+`server.shutdown_timeout_s`) and exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import tornado.web
+from tornado.httpserver import HTTPServer
+
+from adapter.factory import build_readers
+from adapter.site_catalogue import SiteCatalogue
+from config.settings import AppConfig, ConfigError, load_config
+from domain.errors import ModelNotLoadedError
+from model.bundle import load_bundle
+from model.predictor import Predictor
+from service.doc_handlers import build_openapi_spec, doc_routes
+from service.forecast_service import ForecastService
+from service.handlers import ForecastHandler, HealthHandler, InFlightRequests, InfoHandler, NotFoundHandler
+from service.info_service import InfoService
+
+LOGGER = logging.getLogger(__name__)
+API_VERSION = "1.0.0"
+# Horizon documented when no model is loaded (the default config's).
+DEFAULT_HORIZON = 5
+
+
+def make_app(
+    forecast_service: ForecastService,
+    info_service: InfoService,
+    executor: ThreadPoolExecutor,
+    in_flight: InFlightRequests | None = None,
+) -> tornado.web.Application:
+    """Build the Tornado application.
+
+    Args:
+        forecast_service: Serves /forecast and /healthCheck.
+        info_service: Serves /info.
+        executor: Threads for blocking reads and inference.
+        in_flight: Request counter used by graceful shutdown.
+    """
+    api = [
+        tornado.web.url(r"/healthCheck", HealthHandler, {"forecast_service": forecast_service}),
+        tornado.web.url(r"/info", InfoHandler, {"info_service": info_service}),
+        tornado.web.url(r"/forecast", ForecastHandler, {"forecast_service": forecast_service}),
+    ]
+    try:
+        horizon = forecast_service.predictor.horizon
+    except ModelNotLoadedError:
+        horizon = DEFAULT_HORIZON
+    spec = build_openapi_spec(api, horizon, API_VERSION)
+    return tornado.web.Application(
+        api + doc_routes(spec),
+        default_handler_class=NotFoundHandler,
+        executor=executor,
+        in_flight=in_flight or InFlightRequests(),
+    )
+
+
+def build_services(config: AppConfig) -> tuple[ForecastService, InfoService]:
+    """Build readers, load the model bundle (if any) and wire the services."""
+    flow_reader, meteo_reader = build_readers(config.data)
+    catalogue = SiteCatalogue(config.paths.site_db)
+    try:
+        predictor = Predictor(load_bundle(config.paths.model_dir))
+        LOGGER.info("loaded model %s (horizon %d days)", predictor.version, predictor.horizon)
+    except ModelNotLoadedError as exc:
+        LOGGER.error("%s; /forecast answers 503 until a model is trained and the service restarted", exc)
+        predictor = None
+    return ForecastService(flow_reader, meteo_reader, catalogue, predictor), InfoService(catalogue)
+
+
+async def serve(config: AppConfig) -> None:
+    """Serve until SIGTERM/SIGINT, then shut down gracefully."""
+    forecast_service, info_service = build_services(config)
+    in_flight = InFlightRequests()
+    with ThreadPoolExecutor(config.server.worker_threads, thread_name_prefix="worker") as executor:
+        app = make_app(forecast_service, info_service, executor, in_flight)
+        server = HTTPServer(app, xheaders=True)
+        server.listen(config.server.port, config.server.host)
+        LOGGER.info("listening on http://%s:%d (docs at /doc)", config.server.host, config.server.port)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        await stop.wait()
+        LOGGER.info("shutting down: %d request(s) in flight", in_flight.count)
+        server.stop()
+        try:
+            await asyncio.wait_for(in_flight.wait_idle(), config.server.shutdown_timeout_s)
+        except asyncio.TimeoutError:
+            LOGGER.warning("%d request(s) still running after %.0f s; closing", in_flight.count, config.server.shutdown_timeout_s)
+        await server.close_all_connections()
+    LOGGER.info("stopped")
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """Command-line flags."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", type=Path, default=Path(__file__).parent / "config.yaml", help="config file")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the process exit code."""
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        config = load_config(args.config, os.environ)
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=config.server.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    asyncio.run(serve(config))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,46 @@
+"""Skill scores: pure functions on arrays, NaN pairs ignored."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _paired(observed: np.ndarray, simulated: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    observed = np.asarray(observed, dtype=np.float64)
+    simulated = np.asarray(simulated, dtype=np.float64)
+    both = ~np.isnan(observed) & ~np.isnan(simulated)
+    return observed[both], simulated[both]
+
+
+def nse(observed: np.ndarray, simulated: np.ndarray) -> float:
+    """Nash-Sutcliffe efficiency, 1 - SSE / variance of the observations.
+
+    Returns:
+        NSE over the days where both series have a value; NaN when fewer than
+        two such days exist or the observations are constant.
+    """
+    obs, sim = _paired(observed, simulated)
+    if len(obs) < 2:
+        return float("nan")
+    spread = np.sum((obs - obs.mean()) ** 2)
+    if spread == 0:
+        return float("nan")
+    return float(1.0 - np.sum((sim - obs) ** 2) / spread)
+
+
+def kge(observed: np.ndarray, simulated: np.ndarray) -> float:
+    """Kling-Gupta efficiency (Gupta et al. 2009).
+
+    KGE = 1 - sqrt((r - 1)^2 + (alpha - 1)^2 + (beta - 1)^2) with r the
+    Pearson correlation, alpha = std(sim) / std(obs) and beta = mean(sim) / mean(obs).
+
+    Returns:
+        KGE over the days where both series have a value; NaN when undefined.
+    """
+    obs, sim = _paired(observed, simulated)
+    if len(obs) < 2 or obs.std() == 0 or obs.mean() == 0:
+        return float("nan")
+    r = 0.0 if sim.std() == 0 else float(np.corrcoef(obs, sim)[0, 1])
+    alpha = sim.std() / obs.std()
+    beta = sim.mean() / obs.mean()
+    return float(1.0 - np.sqrt((r - 1.0) ** 2 + (alpha - 1.0) ** 2 + (beta - 1.0) ** 2))

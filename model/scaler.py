@@ -1,0 +1,197 @@
+"""Feature scaling fitted on the training period only, saved as readable JSON.
+
+Three kinds of statistics:
+- meteorology: pooled mean and standard deviation per variable;
+- flow: per-site mean and standard deviation of mm/day flow (the model predicts
+  flow standardised per site, so a squared error is an NSE-style loss), and the
+  pooled mean/std of log flow used as the flow input;
+- static site attributes: climate and flow signatures of each site computed
+  from its training-period record, standardised across sites.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+import numpy as np
+
+from model.site_data import SiteSeries
+
+# mm/day added before the log, so zero flow stays finite.
+LOG_FLOW_OFFSET = 0.01
+# Guards divisions by a zero spread (constant features, dry sites, one site).
+MIN_STD = 1e-3
+ZERO_FLOW_MM = 0.005
+
+
+@dataclasses.dataclass
+class FeatureScaler:
+    """Statistics that map raw daily values to model space and back."""
+
+    features: tuple[str, ...]
+    meteo_mean: np.ndarray
+    meteo_std: np.ndarray
+    log_flow_mean: float
+    log_flow_std: float
+    site_flow_mean: dict[str, float]
+    site_flow_std: dict[str, float]
+    static_names: tuple[str, ...]
+    static_mean: np.ndarray
+    static_std: np.ndarray
+    site_static: dict[str, np.ndarray]
+
+    @classmethod
+    def fit(cls, records: list[SiteSeries], features: tuple[str, ...], start: dt.date, end: dt.date) -> FeatureScaler:
+        """Fit every statistic on the days `start`..`end` of each record.
+
+        Args:
+            records: Site records; meteo columns in `features` order.
+            features: Meteo variable names.
+            start: First training day.
+            end: Last training day.
+
+        Returns:
+            The fitted scaler.
+
+        Raises:
+            ValueError: A site has no observed flow in the period.
+        """
+        periods = [_slice(record, start, end) for record in records]
+        meteo = np.concatenate([meteo for meteo, _ in periods])
+        log_flow = np.log(np.concatenate([flow for _, flow in periods]) + LOG_FLOW_OFFSET)
+        flow_mean, flow_std, statics = {}, {}, {}
+        for record, (site_meteo, site_flow) in zip(records, periods):
+            site_id = record.site.site_id
+            if np.isnan(site_flow).all():
+                raise ValueError(f"site {site_id} has no observed flow between {start} and {end}")
+            flow_mean[site_id] = float(np.nanmean(site_flow))
+            flow_std[site_id] = float(max(np.nanstd(site_flow), MIN_STD))
+            statics[site_id] = site_signatures(record, site_meteo, site_flow, features)
+        names = tuple(statics[records[0].site.site_id])
+        table = np.array([[statics[site][name] for name in names] for site in statics], dtype=np.float64)
+        return cls(
+            features=features,
+            meteo_mean=np.nan_to_num(np.nanmean(meteo, axis=0)),
+            meteo_std=np.maximum(np.nan_to_num(np.nanstd(meteo, axis=0)), MIN_STD),
+            log_flow_mean=float(np.nanmean(log_flow)),
+            log_flow_std=float(max(np.nanstd(log_flow), MIN_STD)),
+            site_flow_mean=flow_mean,
+            site_flow_std=flow_std,
+            static_names=names,
+            static_mean=table.mean(axis=0),
+            static_std=np.maximum(table.std(axis=0), MIN_STD),
+            site_static={site: np.array([values[name] for name in names]) for site, values in statics.items()},
+        )
+
+    def scale_meteo(self, meteo: np.ndarray) -> np.ndarray:
+        """Standardise [days, n_features] meteorology; missing values become the mean (0)."""
+        return np.nan_to_num((meteo - self.meteo_mean) / self.meteo_std).astype(np.float32)
+
+    def scale_flow_input(self, flow_mm: np.ndarray) -> np.ndarray:
+        """Standardised log flow for the model input; NaN stays NaN (masked later)."""
+        return ((np.log(flow_mm + LOG_FLOW_OFFSET) - self.log_flow_mean) / self.log_flow_std).astype(np.float32)
+
+    def standardize_flow(self, site_id: str, flow_mm: np.ndarray) -> np.ndarray:
+        """mm/day flow -> the site-standardised target space."""
+        return ((flow_mm - self.site_flow_mean[site_id]) / self.site_flow_std[site_id]).astype(np.float32)
+
+    def unstandardize_flow(self, site_id: str, values: np.ndarray) -> np.ndarray:
+        """Site-standardised model output -> mm/day flow."""
+        return values * self.site_flow_std[site_id] + self.site_flow_mean[site_id]
+
+    def static_vector(self, site_id: str) -> np.ndarray:
+        """Standardised static attributes of a training site."""
+        return ((self.site_static[site_id] - self.static_mean) / self.static_std).astype(np.float32)
+
+    def knows(self, site_id: str) -> bool:
+        """True when the site was part of the training data."""
+        return site_id in self.site_flow_mean
+
+    def to_dict(self) -> dict:
+        """Return a JSON-ready dict."""
+        return {
+            "features": list(self.features),
+            "meteo_mean": self.meteo_mean.tolist(),
+            "meteo_std": self.meteo_std.tolist(),
+            "log_flow_mean": self.log_flow_mean,
+            "log_flow_std": self.log_flow_std,
+            "site_flow_mean": self.site_flow_mean,
+            "site_flow_std": self.site_flow_std,
+            "static_names": list(self.static_names),
+            "static_mean": self.static_mean.tolist(),
+            "static_std": self.static_std.tolist(),
+            "site_static": {site: values.tolist() for site, values in self.site_static.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> FeatureScaler:
+        """Rebuild a scaler from `to_dict` output."""
+        return cls(
+            features=tuple(data["features"]),
+            meteo_mean=np.array(data["meteo_mean"], dtype=np.float32),
+            meteo_std=np.array(data["meteo_std"], dtype=np.float32),
+            log_flow_mean=float(data["log_flow_mean"]),
+            log_flow_std=float(data["log_flow_std"]),
+            site_flow_mean={site: float(v) for site, v in data["site_flow_mean"].items()},
+            site_flow_std={site: float(v) for site, v in data["site_flow_std"].items()},
+            static_names=tuple(data["static_names"]),
+            static_mean=np.array(data["static_mean"]),
+            static_std=np.array(data["static_std"]),
+            site_static={site: np.array(values) for site, values in data["site_static"].items()},
+        )
+
+
+def _slice(record: SiteSeries, start: dt.date, end: dt.date) -> tuple[np.ndarray, np.ndarray]:
+    first = max(record.index_of(start), 0)
+    last = min(record.index_of(end), record.n_days - 1)
+    return record.meteo[first : last + 1].astype(np.float64), record.flow_mm[first : last + 1].astype(np.float64)
+
+
+def site_signatures(
+    record: SiteSeries, meteo: np.ndarray, flow_mm: np.ndarray, features: tuple[str, ...]
+) -> dict[str, float]:
+    """Climate and flow signatures of one site over a period.
+
+    Only signatures whose inputs exist in `features` are returned, so the set
+    depends on the dataset but is the same for every site of it.
+    """
+    column = {name: meteo[:, i] for i, name in enumerate(features)}
+    observed = flow_mm[~np.isnan(flow_mm)]
+    mean_flow = float(observed.mean())
+    signatures = {
+        "log_area_km2": float(np.log(record.site.area_km2)),
+        "log_mean_flow": float(np.log(mean_flow + LOG_FLOW_OFFSET)),
+        "flow_cv": float(observed.std() / max(mean_flow, MIN_STD)),
+        "zero_flow_fraction": float((observed < ZERO_FLOW_MM).mean()),
+        "flashiness": _richards_baker(flow_mm),
+    }
+    temperature = _temperature(column)
+    if temperature is not None:
+        signatures["mean_temperature"] = float(np.nanmean(temperature))
+    if "precipitation" in column:
+        precipitation = column["precipitation"]
+        mean_precipitation = max(float(np.nanmean(precipitation)), MIN_STD)
+        signatures["mean_precipitation"] = mean_precipitation
+        signatures["runoff_ratio"] = mean_flow / mean_precipitation
+        if temperature is not None:
+            cold = temperature < 0.0
+            signatures["snow_fraction"] = float(np.nansum(precipitation[cold]) / max(np.nansum(precipitation), MIN_STD))
+        if "evapotranspiration" in column:
+            signatures["aridity"] = float(np.nanmean(column["evapotranspiration"])) / mean_precipitation
+    return signatures
+
+
+def _richards_baker(flow_mm: np.ndarray) -> float:
+    """Richards-Baker flashiness index: sum of day-to-day changes over total flow."""
+    today, yesterday = flow_mm[1:], flow_mm[:-1]
+    both = ~np.isnan(today) & ~np.isnan(yesterday)
+    return float(np.abs(today - yesterday)[both].sum() / max(today[both].sum(), MIN_STD))
+
+
+def _temperature(column: dict[str, np.ndarray]) -> np.ndarray | None:
+    if "temperature_mean" in column:
+        return column["temperature_mean"]
+    if "temperature_max" in column and "temperature_min" in column:
+        return (column["temperature_max"] + column["temperature_min"]) / 2.0
+    return None

@@ -1,0 +1,141 @@
+"""Training loop: windows of many issue days, NSE-style loss, early stopping."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import datetime as dt
+import logging
+import math
+import time
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from model.dataset import SiteTensors, iter_batches, plan_windows
+from model.lstm import StreamflowLSTM
+
+LOGGER = logging.getLogger(__name__)
+
+@dataclasses.dataclass(frozen=True)
+class FitSettings:
+    """Optimisation settings of one training run."""
+
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    patience: int
+    seq_len: int
+    horizon: int
+
+
+@dataclasses.dataclass(frozen=True)
+class EpochReport:
+    """What one epoch achieved, for progress output."""
+
+    epoch: int
+    train_loss: float
+    validation_loss: float
+    seconds: float
+    best: bool
+
+
+def masked_mse(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean squared error over the targets that are not NaN.
+
+    On site-standardised flow this is the NSE loss: each site's squared errors
+    are divided by its flow variance.
+    """
+    observed = ~torch.isnan(target)
+    if not observed.any():
+        return prediction.sum() * 0.0
+    return torch.mean((prediction[observed] - target[observed]) ** 2)
+
+
+def train_one_epoch(
+    model: StreamflowLSTM,
+    optimizer: torch.optim.Optimizer,
+    sites: list[SiteTensors],
+    plan: list[tuple[int, int]],
+    settings: FitSettings,
+    end: dt.date,
+) -> float:
+    """Run one pass over the planned windows and return the mean loss."""
+    model.train()
+    losses = []
+    for batch in iter_batches(sites, plan, settings.seq_len, settings.horizon, end, settings.batch_size):
+        optimizer.zero_grad()
+        prediction = model(batch.past, batch.future, batch.static, batch.last_flow)
+        loss = masked_mse(prediction, batch.target)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=1.0)
+        optimizer.step()
+        losses.append(loss.item())
+    return float(np.mean(losses)) if losses else float("nan")
+
+
+@torch.inference_mode()
+def validation_loss(
+    model: StreamflowLSTM, sites: list[SiteTensors], start: dt.date, end: dt.date, settings: FitSettings
+) -> float:
+    """NSE-style loss of the model on the period's issue days."""
+    model.eval()
+    plan = plan_windows(sites, start, end, settings.seq_len, rng=None)
+    errors, count = 0.0, 0
+    for batch in iter_batches(sites, plan, settings.seq_len, settings.horizon, end, batch_size=64):
+        prediction = model(batch.past, batch.future, batch.static, batch.last_flow)
+        observed = ~torch.isnan(batch.target)
+        errors += float(((prediction[observed] - batch.target[observed]) ** 2).sum())
+        count += int(observed.sum())
+    return errors / count if count else float("nan")
+
+
+def fit(
+    model: StreamflowLSTM,
+    sites: list[SiteTensors],
+    train_period: tuple[dt.date, dt.date],
+    validation_period: tuple[dt.date, dt.date],
+    settings: FitSettings,
+    seed: int,
+    on_epoch: Callable[[EpochReport], None] = lambda report: None,
+) -> StreamflowLSTM:
+    """Train with Adam and a cosine learning-rate schedule, keeping the best validation state.
+
+    Stops after `settings.patience` epochs without a better validation loss.
+
+    Args:
+        model: Freshly initialised network.
+        sites: Site arrays of every training site.
+        train_period: First and last target day of training.
+        validation_period: First and last target day of validation (early stopping).
+        settings: Optimisation settings.
+        seed: Seeds window sampling.
+        on_epoch: Called after every epoch (progress output).
+
+    Returns:
+        The model holding the weights of its best validation epoch.
+    """
+    rng = np.random.default_rng(seed)
+    optimizer = torch.optim.Adam(model.parameters(), lr=settings.learning_rate)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda epoch: 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * epoch / settings.epochs))
+    )
+    best_loss, best_state, stale = float("inf"), copy.deepcopy(model.state_dict()), 0
+    for epoch in range(1, settings.epochs + 1):
+        began = time.perf_counter()
+        plan = plan_windows(sites, *train_period, settings.seq_len, rng)
+        train_loss = train_one_epoch(model, optimizer, sites, plan, settings, train_period[1])
+        schedule.step()
+        loss = validation_loss(model, sites, *validation_period, settings)
+        improved = loss < best_loss
+        if improved:
+            best_loss, best_state, stale = loss, copy.deepcopy(model.state_dict()), 0
+        else:
+            stale += 1
+        on_epoch(EpochReport(epoch, train_loss, loss, time.perf_counter() - began, improved))
+        if stale >= settings.patience:
+            LOGGER.info("early stop after epoch %d: no improvement for %d epochs", epoch, stale)
+            break
+    model.load_state_dict(best_state)
+    return model
