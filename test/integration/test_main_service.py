@@ -1,0 +1,84 @@
+"""main_service.py as a real process: start-up, readiness, and graceful SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+import yaml
+
+from config.settings import AppConfig
+from test.support import REPO_ROOT
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_service(config: AppConfig) -> tuple[subprocess.Popen, str]:
+    """Start main_service.py on a free port with the trained config; wait until it is ready."""
+    port = free_port()
+    # conftest.write_config put the trained config file next to its (relative) artifacts.
+    path = config.paths.model_dir.parent / "config.yaml"
+    environ = {**os.environ, "STREAMFLOW__SERVER__PORT": str(port), "STREAMFLOW__SERVER__HOST": "127.0.0.1"}
+    process = subprocess.Popen(
+        [sys.executable, str(REPO_ROOT / "main_service.py"), "--config", str(path)],
+        env=environ,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if requests.get(f"{base}/healthCheck", timeout=5).status_code == 200:
+                return process, base
+        except requests.RequestException:
+            time.sleep(0.2)
+    process.kill()
+    raise AssertionError(f"service did not become ready:\n{process.communicate()[0]}")
+
+
+def test_sigterm_finishes_in_flight_request_then_exits_0(trained_config: AppConfig) -> None:
+    process, base = start_service(trained_config)
+    answers = []
+    request = threading.Thread(
+        target=lambda: answers.append(requests.get(f"{base}/forecast?site_id=09900003&forecast_days=5", timeout=30))
+    )
+    request.start()
+    time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    request.join(30)
+    output = process.communicate(timeout=30)[0]
+    assert process.returncode == 0, output
+    assert "stopped" in output
+    assert answers and answers[0].status_code == 200, output
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"{base}/healthCheck", timeout=2)
+
+
+def test_bad_configuration_exits_2_naming_the_key(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump({"server": {"prot": 1}}))
+    result = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "main_service.py"), "--config", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "server.prot" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,103 @@
+"""Test helpers: config files, ../shared lookup, and the real app served on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import requests
+import yaml
+from tornado.httpserver import HTTPServer
+from tornado.netutil import bind_sockets
+
+from config.settings import AppConfig
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHARED_DIR = REPO_ROOT.parent / "shared"
+
+# A complete config; tests override sections. Periods fit the demo dataset (flow 2009-2024).
+BASE_CONFIG = {
+    "server": {"host": "127.0.0.1", "port": 8888},
+    "data": {"flow_data": "local", "meteo_data": "local", "data_dir": "data", "demo_dataset": True},
+    "model": {"seq_len": 120, "max_forecast_days": 5, "hidden_size": 16, "dropout": 0.0},
+    "training": {
+        "train_start": "2009-01-01",
+        "train_end": "2016-12-31",
+        "validation_start": "2017-01-01",
+        "validation_end": "2018-12-31",
+        "test_start": "2019-01-01",
+        "test_end": "2024-12-31",
+        "epochs": 3,
+        "batch_size": 16,
+        "learning_rate": 0.005,
+        "patience": 3,
+        "seed": 7,
+    },
+    "paths": {"model_dir": "models", "site_db": "sites.sqlite"},
+}
+
+
+def write_config(directory: Path, overrides: dict | None = None) -> Path:
+    """Write BASE_CONFIG, with per-section overrides merged in, to directory/config.yaml."""
+    raw = copy.deepcopy(BASE_CONFIG)
+    for section, values in (overrides or {}).items():
+        raw.setdefault(section, {}).update(values)
+    path = directory / "config.yaml"
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    return path
+
+
+def shared_dir_or_skip(*parts: str) -> Path:
+    """A path under ../shared; skips the test when it is absent outside CI (fails in CI)."""
+    path = SHARED_DIR.joinpath(*parts)
+    if not path.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{path} is required in CI")
+        pytest.skip(f"{path} not present")
+    return path
+
+
+class RunningService:
+    """The real app served on 127.0.0.1 by a background thread; `url(path)` builds request URLs."""
+
+    def __init__(self, config: AppConfig) -> None:
+        self._config = config
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=asyncio.run, args=(self._serve(),), daemon=True)
+        self.port = 0
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def get(self, path: str) -> requests.Response:
+        return requests.get(self.url(path), timeout=30)
+
+    def __enter__(self) -> RunningService:
+        self._thread.start()
+        if not self._ready.wait(30):
+            raise RuntimeError("test service did not start")
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(30)
+
+    async def _serve(self) -> None:
+        from main_service import build_services, make_app
+
+        forecast_service, info_service = build_services(self._config)
+        with ThreadPoolExecutor(2) as executor:
+            server = HTTPServer(make_app(forecast_service, info_service, executor))
+            sockets = bind_sockets(0, "127.0.0.1")
+            server.add_sockets(sockets)
+            self.port = sockets[0].getsockname()[1]
+            self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
+            self._ready.set()
+            await self._stop.wait()
+            server.stop()
+            await server.close_all_connections()
