@@ -1,0 +1,172 @@
+"""Forecast skill on real rivers: the camels30 benchmark (or any local data directory).
+
+Protocol (fixed so results compare):
+- one model for all sites, trained on 1981-01-01..1995-12-31, the last three years of which are
+  carved out as the validation period for early stopping; tested on 1996-01-01..2014-12-31;
+- a forecast issued on day t sees flow observed through t; meteorology through t+k is taken as
+  known (a perfect meteorological forecast, as in hindcast studies);
+- NSE and KGE (2009) per site and lead k = 1..5 over test days where observation and forecast
+  both exist; medians over sites per lead, next to persistence (our own scoring, checked against
+  `baselines.csv`) and day-of-year climatology (read from `baselines.csv`).
+
+Model settings are the repository's `config.yaml` defaults; the features are the meteo
+variables the data directory has. `--tuning` scores on the carved validation years instead of
+the test period (training then stops early on the two years before them), for choosing settings
+without ever looking at the test period.
+
+Usage:
+    .venv/bin/python bench/skill.py [--data-dir DIR] [--out DIR] [--tuning] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as dt
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from adapter.local_reader import LocalFlowReader, LocalMeteoReader  # noqa: E402
+from config.settings import METEO_VARIABLES, AppConfig, load_config  # noqa: E402
+from main_train import print_epoch, read_records  # noqa: E402
+from model.ensemble import train_ensemble  # noqa: E402
+from model.evaluate import median_by_lead  # noqa: E402
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATA_DIR = REPO_ROOT.parent / "shared" / "bench" / "camels30"
+PROTOCOL = {
+    "train_start": dt.date(1981, 1, 1),
+    "train_end": dt.date(1992, 12, 31),
+    "validation_start": dt.date(1993, 1, 1),
+    "validation_end": dt.date(1995, 12, 31),
+    "test_start": dt.date(1996, 1, 1),
+    "test_end": dt.date(2014, 12, 31),
+}
+# Tuning never sees the test period: fit 1981-1990, stop early on 1991-1992, score 1993-1995.
+TUNING = {
+    **PROTOCOL,
+    "train_end": dt.date(1990, 12, 31),
+    "validation_start": dt.date(1991, 1, 1),
+    "validation_end": dt.date(1992, 12, 31),
+    "test_start": dt.date(1993, 1, 1),
+    "test_end": dt.date(1995, 12, 31),
+}
+# Our persistence medians must match baselines.csv to this tolerance (it has 4 decimals).
+PERSISTENCE_TOLERANCE = 0.001
+QUICK_SITES = 3
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """Command-line flags."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="local data directory")
+    parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench" / "results", help="per-site CSV output")
+    parser.add_argument("--config", type=Path, default=REPO_ROOT / "config.yaml", help="model settings")
+    parser.add_argument("--tuning", action="store_true", help="score the carved validation years, not the test")
+    parser.add_argument(
+        "--quick", action="store_true", help=f"CI variant: {QUICK_SITES} sites, 2 epochs, 1 member, small LSTM"
+    )
+    return parser.parse_args(argv)
+
+
+def benchmark_config(args: argparse.Namespace) -> AppConfig:
+    """The repository's model settings on the benchmark data and protocol periods."""
+    config = load_config(args.config, os.environ)
+    header = next((args.data_dir / "meteo").glob("*.csv")).open().readline().strip().split(",")
+    features = tuple(name for name in METEO_VARIABLES if name in header)
+    periods = TUNING if args.tuning else PROTOCOL
+    training = dataclasses.replace(config.training, **periods)
+    model = dataclasses.replace(config.model, meteo_features=features)
+    if args.quick:
+        training = dataclasses.replace(training, epochs=2, ensemble_size=1)
+        model = dataclasses.replace(model, hidden_size=16)
+    data = dataclasses.replace(config.data, flow_data="local", meteo_data="local", data_dir=args.data_dir, sites=())
+    return dataclasses.replace(config, data=data, model=model, training=training)
+
+
+def read_baselines(data_dir: Path, scored: pd.DataFrame) -> pd.DataFrame | None:
+    """Median persistence and climatology scores per lead from baselines.csv, over the scored sites."""
+    path = data_dir / "baselines.csv"
+    if not path.exists():
+        return None
+    table = pd.read_csv(path, dtype={"site_id": str})
+    table = table[table["site_id"].isin(scored["site_id"].unique())]
+    medians = table.groupby(["baseline", "lead_days"])[["nse", "kge"]].median()
+    return medians.unstack(level=0)
+
+
+def check_persistence(medians: pd.DataFrame, baselines: pd.DataFrame) -> float:
+    """Largest difference between our persistence medians and baselines.csv's."""
+    ours = medians[["persistence_nse", "persistence_kge"]].to_numpy()
+    theirs = baselines[[("nse", "persistence"), ("kge", "persistence")]].to_numpy()
+    return float(abs(ours - theirs).max())
+
+
+def report(scores: pd.DataFrame, baselines: pd.DataFrame | None) -> str:
+    """The table of median NSE and KGE per lead: ours, persistence, climatology."""
+    medians = median_by_lead(scores)
+    lines = [
+        f"median over {scores['site_id'].nunique()} sites",
+        f"{'lead':>4} | {'NSE':>6} {'persist':>7} {'climat':>6} | {'KGE':>6} {'persist':>7} {'climat':>6}",
+    ]
+    for lead, row in medians.iterrows():
+        climate_nse = baselines.loc[lead, ("nse", "climatology_doy")] if baselines is not None else float("nan")
+        climate_kge = baselines.loc[lead, ("kge", "climatology_doy")] if baselines is not None else float("nan")
+        lines.append(
+            f"{lead:>4} | {row['nse']:6.3f} {row['persistence_nse']:7.3f} {climate_nse:6.3f} | "
+            f"{row['kge']:6.3f} {row['persistence_kge']:7.3f} {climate_kge:6.3f}"
+        )
+    lead1 = scores[scores["lead_days"] == 1]
+    behind = lead1[lead1["nse"] < lead1["persistence_nse"] - 0.02]
+    lines.append(f"lead 1: {len(behind)} site(s) more than 0.02 NSE below persistence {list(behind['site_id'])}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; returns 1 when the persistence check fails."""
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    config = benchmark_config(args)
+    flow_reader, meteo_reader = LocalFlowReader(args.data_dir), LocalMeteoReader(args.data_dir)
+    sites = flow_reader.list_sites()[: QUICK_SITES if args.quick else None]
+    periods = config.training
+    print(f"{len(sites)} sites from {args.data_dir}; features {', '.join(config.model.meteo_features)}")
+    print(
+        f"train {periods.train_start}..{periods.train_end}, validation {periods.validation_start}.."
+        f"{periods.validation_end}, scored {periods.test_start}..{periods.test_end}"
+        + (" (TUNING: validation years, not the test period)" if args.tuning else "")
+    )
+    print("meteorology over the lead days is the observed record: a perfect meteorological forecast")
+    records = read_records(flow_reader, meteo_reader, sites, config)
+    began = time.perf_counter()
+    ensemble = train_ensemble(records, config.model, periods, on_epoch=print_epoch)
+    train_seconds = time.perf_counter() - began
+    scores = ensemble.score(records, periods.test_start, periods.test_end)
+    total_seconds = time.perf_counter() - began
+    baselines = None if args.tuning else read_baselines(args.data_dir, scores)
+    print()
+    print(report(scores, baselines))
+    args.out.mkdir(parents=True, exist_ok=True)
+    per_site = args.out / ("skill_tuning_per_site.csv" if args.tuning else "skill_per_site.csv")
+    scores.round(4).to_csv(per_site, index=False)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"per-site results: {per_site}")
+    print(f"training {train_seconds / 60:.1f} min, training + evaluation {total_seconds / 60:.1f} min, "
+          f"peak memory {peak_mb:.0f} MB, {len(ensemble.members)} member(s), torch threads {os.cpu_count()}")
+    if baselines is not None:
+        difference = check_persistence(median_by_lead(scores), baselines)
+        verdict = "OK" if difference <= PERSISTENCE_TOLERANCE else "FAILED"
+        print(f"persistence check against baselines.csv: {verdict} (largest median difference {difference:.4f})")
+        if verdict == "FAILED":
+            return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,33 @@
+"""The skill benchmark runs end to end (CI variant: 3 sites, 2 epochs) and checks its own scoring."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from test.support import REPO_ROOT, shared_dir_or_skip
+
+pytestmark = pytest.mark.slow
+
+
+def test_quick_benchmark_reproduces_persistence_baselines(tmp_path: Path) -> None:
+    data_dir = shared_dir_or_skip("bench", "camels30")
+    result = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "bench" / "skill.py"), "--quick", "--data-dir", str(data_dir), "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "persistence check against baselines.csv: OK" in result.stdout
+    assert "perfect meteorological forecast" in result.stdout
+    table = [line for line in result.stdout.splitlines() if line.strip().startswith(("1 |", "5 |"))]
+    assert len(table) == 2
+    per_site = pd.read_csv(tmp_path / "skill_per_site.csv", dtype={"site_id": str})
+    assert set(per_site["lead_days"]) == {1, 2, 3, 4, 5}
+    assert per_site["site_id"].nunique() == 3
+    assert per_site[["nse", "kge", "persistence_nse"]].notna().all().all()
