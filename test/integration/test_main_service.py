@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,8 +29,9 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_service(config: AppConfig) -> tuple[subprocess.Popen, str]:
-    """Start main_service.py on a free port with the trained config; wait until it is ready."""
+@contextlib.contextmanager
+def running_service(config: AppConfig) -> Iterator[tuple[subprocess.Popen, str]]:
+    """main_service.py on a free port with the trained config, ready; always killed afterwards."""
     port = free_port()
     # conftest.write_config put the trained config file next to its (relative) artifacts.
     path = config.paths.model_dir.parent / "config.yaml"
@@ -40,12 +43,20 @@ def start_service(config: AppConfig) -> tuple[subprocess.Popen, str]:
         stderr=subprocess.STDOUT,
         text=True,
     )
-    base = f"http://127.0.0.1:{port}"
+    try:
+        yield process, wait_ready(process, f"http://127.0.0.1:{port}")
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+
+def wait_ready(process: subprocess.Popen, base: str) -> str:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and process.poll() is None:
         try:
             if requests.get(f"{base}/healthCheck", timeout=5).status_code == 200:
-                return process, base
+                return base
         except requests.RequestException:
             time.sleep(0.2)
     process.kill()
@@ -53,21 +64,21 @@ def start_service(config: AppConfig) -> tuple[subprocess.Popen, str]:
 
 
 def test_sigterm_finishes_in_flight_request_then_exits_0(trained_config: AppConfig) -> None:
-    process, base = start_service(trained_config)
-    answers = []
-    request = threading.Thread(
-        target=lambda: answers.append(requests.get(f"{base}/forecast?site_id=09900003&forecast_days=5", timeout=30))
-    )
-    request.start()
-    time.sleep(0.05)
-    process.send_signal(signal.SIGTERM)
-    request.join(30)
-    output = process.communicate(timeout=30)[0]
-    assert process.returncode == 0, output
-    assert "stopped" in output
-    assert answers and answers[0].status_code == 200, output
-    with pytest.raises(requests.ConnectionError):
-        requests.get(f"{base}/healthCheck", timeout=2)
+    with running_service(trained_config) as (process, base):
+        answers = []
+        request = threading.Thread(
+            target=lambda: answers.append(requests.get(f"{base}/forecast?site_id=09900003&forecast_days=5", timeout=30))
+        )
+        request.start()
+        time.sleep(0.05)
+        process.send_signal(signal.SIGTERM)
+        request.join(30)
+        output = process.communicate(timeout=30)[0]
+        assert process.returncode == 0, output
+        assert "stopped" in output
+        assert answers and answers[0].status_code == 200, output
+        with pytest.raises(requests.ConnectionError):
+            requests.get(f"{base}/healthCheck", timeout=2)
 
 
 def test_bad_configuration_exits_2_naming_the_key(tmp_path: Path) -> None:
