@@ -94,7 +94,7 @@ def print_epoch(member: int, report: EpochReport) -> None:
     marker = " *" if report.best else ""
     print(
         f"member {member + 1} epoch {report.epoch:3d}  train loss {report.train_loss:.4f}  "
-        f"validation loss {report.validation_loss:.4f}  ({report.seconds:.1f} s){marker}",
+        f"validation median NSE {report.validation_score:.4f}  ({report.seconds:.1f} s){marker}",
         flush=True,
     )
 

@@ -95,12 +95,16 @@ class LocalFlowReader(AbstractFlowReader):
         return [self._with_period(site_id, row) for site_id, row in table.iterrows()]
 
     def site(self, site_id: str) -> Site:
+        return self._with_period(site_id, self._check_listed(site_id))
+
+    def _check_listed(self, site_id: str) -> pd.Series:
         table = self._cache.get(self._data_dir / "sites.csv", _parse_sites)
         if site_id not in table.index or (self._site_ids and site_id not in self._site_ids):
             raise UnknownSiteError(f"unknown site {site_id}")
-        return self._with_period(site_id, table.loc[site_id])
+        return table.loc[site_id]
 
     def read_flow(self, site_id: str, start: dt.date, end: dt.date) -> pd.DataFrame:
+        self._check_listed(site_id)
         frame = self._flow_file(site_id)
         days = daily_index(start, end)
         flow = frame.set_index("time")["flow"].reindex(days)

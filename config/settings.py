@@ -135,7 +135,11 @@ def load_config(path: Path, environ: Mapping[str, str]) -> AppConfig:
 
 
 def _apply_environment(raw: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
-    merged = {section: dict(values or {}) for section, values in raw.items()}
+    merged = {}
+    for section, values in raw.items():
+        if values is not None and not isinstance(values, dict):
+            raise ConfigError(f"{section}: expected a mapping of keys, got {values!r}")
+        merged[section] = dict(values or {})
     for name, value in environ.items():
         if not name.startswith(ENV_PREFIX):
             continue
@@ -253,8 +257,12 @@ def _check_consistency(config: AppConfig) -> None:
         raise ConfigError(
             f"model.meteo_features: unknown variable {unknown[0]} (known: {', '.join(METEO_VARIABLES)})"
         )
+    if not 1 <= config.server.port <= 65535:
+        raise ConfigError(f"server.port: must be in 1..65535, got {config.server.port}")
     positive = {
-        "server.port": config.server.port,
+        "server.worker_threads": config.server.worker_threads,
+        "training.learning_rate": config.training.learning_rate,
+        "training.patience": config.training.patience,
         "model.seq_len": config.model.seq_len,
         "model.max_forecast_days": config.model.max_forecast_days,
         "model.hidden_size": config.model.hidden_size,
@@ -265,6 +273,8 @@ def _check_consistency(config: AppConfig) -> None:
     for key, value in positive.items():
         if value <= 0:
             raise ConfigError(f"{key}: must be positive, got {value}")
+    if config.server.shutdown_timeout_s < 0:
+        raise ConfigError(f"server.shutdown_timeout_s: must not be negative, got {config.server.shutdown_timeout_s}")
     if not 0.0 <= config.model.dropout < 1.0:
         raise ConfigError(f"model.dropout: must be in [0, 1), got {config.model.dropout}")
     training = config.training

@@ -20,6 +20,8 @@ MAX_DAILY_PRECIPITATION_MM = 2000.0
 TEMPERATURE_RANGE_DEGC = (-90.0, 60.0)
 # ERA5-Land potential evaporation has small negative values (condensation).
 EVAPOTRANSPIRATION_RANGE_MM = (-10.0, 100.0)
+# Several times the Amazon's record discharge; also rejects inf.
+MAX_FLOW_M3S = 1.0e6
 
 
 class MeteoFrame(pa.DataFrameModel):
@@ -62,7 +64,7 @@ class FlowFrame(pa.DataFrameModel):
 
     site_id: Series[str]
     time: Series[pd.Timestamp] = pa.Field(description="local calendar day")
-    flow: Series[float] = pa.Field(ge=0.0, nullable=True, description="m3/s")
+    flow: Series[float] = pa.Field(ge=0.0, le=MAX_FLOW_M3S, nullable=True, description="m3/s")
 
     class Config:
         strict = True
@@ -87,6 +89,7 @@ def validate_frame(
     Raises:
         DataFormatError: Naming the source, the first failing row and the problem.
     """
+    _check_dates(frame, source, row_name)
     try:
         valid = model.validate(frame, lazy=True)
     except pa.errors.SchemaErrors as exc:
@@ -94,7 +97,22 @@ def validate_frame(
     return valid.sort_values(["site_id", "time"]).reset_index(drop=True)
 
 
+def _check_dates(frame: pd.DataFrame, source: str, row_name: str) -> None:
+    # pandera coerces a whole column at once and cannot say which row broke it.
+    if "time" not in frame.columns or pd.api.types.is_datetime64_any_dtype(frame["time"]):
+        return
+    parsed = pd.to_datetime(frame["time"], format="%Y-%m-%d", errors="coerce")
+    bad = parsed.isna() & frame["time"].notna()
+    if bad.any():
+        line = bad.idxmax()
+        raise DataFormatError(
+            f"{source}: {row_name} {line}, column 'time': value {frame['time'][line]!r} is not a date YYYY-MM-DD"
+        )
+
+
 def _describe_failure(cases: pd.DataFrame, row_name: str) -> str:
+    # Report the earliest row; pandera orders failure cases by column and check, not by row.
+    cases = cases.assign(_row=pd.to_numeric(cases["index"], errors="coerce")).sort_values("_row", na_position="last")
     first = cases.iloc[0]
     column = first.get("column")
     check = first.get("check")

@@ -9,6 +9,7 @@ it), then validates with jsonschema and turns the first error into an
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -76,6 +77,9 @@ def parse_query(schema: dict, arguments: Mapping[str, list[str]]) -> dict[str, A
     for name, values in arguments.items():
         if len(values) != 1:
             raise InvalidRequestError(f"parameter '{name}' must be given once, got {len(values)} values")
+        if not values[0].isprintable():
+            # Python's `$` also matches before a trailing newline: refuse control characters outright.
+            raise InvalidRequestError(f"parameter '{name}' contains control characters, got {values[0]!r}")
         query[name] = _cast(schema["properties"].get(name, {}), values[0])
     validator = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
     error = jsonschema.exceptions.best_match(validator.iter_errors(query))
@@ -87,10 +91,9 @@ def parse_query(schema: dict, arguments: Mapping[str, list[str]]) -> dict[str, A
 
 
 def _cast(property_schema: dict, raw: str) -> Any:
-    if property_schema.get("type") == "integer":
-        text = raw.strip()
-        if text.lstrip("+-").isdigit():
-            return int(text)
+    # ASCII digits only: str.isdigit() also accepts e.g. '²', which int() rejects.
+    if property_schema.get("type") == "integer" and re.fullmatch(r"[+-]?[0-9]+", raw.strip()):
+        return int(raw)
     return raw
 
 

@@ -18,6 +18,7 @@ import dataclasses
 import json
 import logging
 import os
+import pickle
 import shutil
 import tempfile
 from pathlib import Path
@@ -137,7 +138,7 @@ def load_bundle(model_dir: Path) -> ModelBundle:
             metrics=meta["metrics"],
             synthetic_data=bool(meta["synthetic_data"]),
         )
-    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+    except (OSError, ValueError, KeyError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:
         raise ModelNotLoadedError(f"model bundle {directory} cannot be loaded: {exc}") from exc
 
 
@@ -151,7 +152,7 @@ def _point_current(model_dir: Path, version: str) -> None:
 
 def _prune(model_dir: Path, keep: str) -> None:
     bundles = sorted(
-        (path for path in model_dir.iterdir() if path.is_dir() and not path.name.startswith(".")),
+        (path for path in model_dir.iterdir() if path.is_dir() and not path.is_symlink() and not path.name.startswith(".")),
         key=lambda path: path.name,
     )
     for old in bundles[:-BUNDLES_KEPT]:

@@ -123,6 +123,11 @@ def stack_windows(windows: list[dict[str, np.ndarray]]) -> Batch:
     return Batch(**{key: torch.from_numpy(np.stack([w[key] for w in windows])) for key in windows[0]})
 
 
+def first_issue_index(site: SiteTensors, start: dt.date, seq_len: int) -> int:
+    """Earliest issue day whose first lead falls on or after `start` and that has a full `seq_len` of record."""
+    return max(site.index_of(start) - 1, seq_len - 1)
+
+
 def plan_windows(
     sites: list[SiteTensors], start: dt.date, end: dt.date, seq_len: int, rng: np.random.Generator | None
 ) -> list[tuple[int, int]]:
@@ -133,21 +138,22 @@ def plan_windows(
         start: First target day of the period.
         end: Last target day of the period.
         seq_len: Past days each forecast sees.
-        rng: Shuffles window offsets and order for training; None gives a fixed tiling.
+        rng: Shifts the tiling by a random offset and shuffles the windows (training); None
+            tiles from the first issue day.
 
     Returns:
-        (site index, first issue index) pairs; each issue day appears once.
+        (site index, first issue index of the window) pairs. Windows do not overlap; a shifted
+        first window starts before the first valid issue day, whose earlier issue days
+        `iter_batches` masks, so each issue day is used exactly once.
     """
     plan = []
     for number, site in enumerate(sites):
-        # Issue days need a full seq_len of record before them.
-        first = max(site.index_of(start) - 1, seq_len - 1)
+        first = first_issue_index(site, start, seq_len)
         last = min(site.index_of(end) - 1, len(site.target) - 2)
         if last < first:
             continue
         offset = int(rng.integers(ISSUE_DAYS_PER_WINDOW)) if rng is not None else 0
-        starts = range(first - offset, last + 1, ISSUE_DAYS_PER_WINDOW)
-        plan.extend((number, max(begin, first)) for begin in starts if begin + ISSUE_DAYS_PER_WINDOW > first)
+        plan.extend((number, begin) for begin in range(first - offset, last + 1, ISSUE_DAYS_PER_WINDOW))
     if rng is not None:
         rng.shuffle(plan)
     return plan
@@ -158,23 +164,27 @@ def iter_batches(
     plan: list[tuple[int, int]],
     seq_len: int,
     horizon: int,
-    end: dt.date,
+    period: tuple[dt.date, dt.date],
     batch_size: int,
 ) -> Iterator[Batch]:
-    """Yield batches of the planned windows; targets after `end` are hidden (NaN)."""
+    """Yield batches of the planned windows, hiding (NaN) targets outside `period`'s issue days."""
     for begin in range(0, len(plan), batch_size):
         windows = []
         for number, first in plan[begin : begin + batch_size]:
             window = cut_window(sites[number], first, ISSUE_DAYS_PER_WINDOW, seq_len, horizon)
-            _hide_targets_after(window, sites[number], first, end)
+            _hide_targets_outside(window, sites[number], first, seq_len, period)
             windows.append(window)
         yield stack_windows(windows)
 
 
-def _hide_targets_after(window: dict[str, np.ndarray], site: SiteTensors, first: int, end: dt.date) -> None:
-    # Targets past the period end belong to the next period: never train or score on them.
-    lead_index = first + np.arange(window["target"].shape[0])[:, None] + np.arange(1, window["target"].shape[1] + 1)
-    window["target"][lead_index > site.index_of(end)] = np.nan
+def _hide_targets_outside(
+    window: dict[str, np.ndarray], site: SiteTensors, first: int, seq_len: int, period: tuple[dt.date, dt.date]
+) -> None:
+    # Targets of other periods, or of issue days without a full history, must never be trained or scored.
+    issue = first + np.arange(window["target"].shape[0])
+    window["target"][issue < first_issue_index(site, period[0], seq_len)] = np.nan
+    lead_index = issue[:, None] + np.arange(1, window["target"].shape[1] + 1)
+    window["target"][lead_index > site.index_of(period[1])] = np.nan
 
 
 def _padded(values: np.ndarray, start: int, length: int, fill: float) -> np.ndarray:

@@ -13,7 +13,7 @@ import torch
 
 from config.settings import ModelConfig, TrainingConfig
 from model.dataset import to_site_tensors
-from model.evaluate import hindcast, score
+from model.evaluate import hindcast, median_by_lead, score
 from model.lstm import StreamflowLSTM
 from model.scaler import FeatureScaler
 from model.site_data import SiteSeries
@@ -75,6 +75,12 @@ def train_ensemble(
         seq_len=model_config.seq_len,
         horizon=model_config.max_forecast_days,
     )
+    validation = (training.validation_start, training.validation_end)
+
+    def validate(model: StreamflowLSTM) -> float:
+        scores = score(records, hindcast([model], sites, *validation, settings.seq_len, settings.horizon), scaler, *validation)
+        return validation_score(scores)
+
     members = []
     for number in range(training.ensemble_size):
         seed = training.seed + number
@@ -85,13 +91,18 @@ def train_ensemble(
                 model,
                 sites,
                 (training.train_start, training.train_end),
-                (training.validation_start, training.validation_end),
+                validate,
                 settings,
                 seed,
                 on_epoch=lambda report, number=number: on_epoch(number, report),
             )
         )
     return TrainedEnsemble(scaler, members, architecture, model_config.seq_len, model_config.max_forecast_days)
+
+
+def validation_score(scores: pd.DataFrame) -> float:
+    """Early-stopping criterion: median NSE over sites, averaged over lead days."""
+    return float(median_by_lead(scores)["nse"].mean())
 
 
 def data_fingerprint(records: list[SiteSeries]) -> str:

@@ -129,8 +129,8 @@ class FeatureScaler:
         """Rebuild a scaler from `to_dict` output."""
         return cls(
             features=tuple(data["features"]),
-            meteo_mean=np.array(data["meteo_mean"], dtype=np.float32),
-            meteo_std=np.array(data["meteo_std"], dtype=np.float32),
+            meteo_mean=np.array(data["meteo_mean"], dtype=np.float64),
+            meteo_std=np.array(data["meteo_std"], dtype=np.float64),
             log_flow_mean=float(data["log_flow_mean"]),
             log_flow_std=float(data["log_flow_std"]),
             site_flow_mean={site: float(v) for site, v in data["site_flow_mean"].items()},

@@ -36,7 +36,7 @@ class EpochReport:
 
     epoch: int
     train_loss: float
-    validation_loss: float
+    validation_score: float
     seconds: float
     best: bool
 
@@ -59,12 +59,12 @@ def train_one_epoch(
     sites: list[SiteTensors],
     plan: list[tuple[int, int]],
     settings: FitSettings,
-    end: dt.date,
+    period: tuple[dt.date, dt.date],
 ) -> float:
     """Run one pass over the planned windows and return the mean loss."""
     model.train()
     losses = []
-    for batch in iter_batches(sites, plan, settings.seq_len, settings.horizon, end, settings.batch_size):
+    for batch in iter_batches(sites, plan, settings.seq_len, settings.horizon, period, settings.batch_size):
         optimizer.zero_grad()
         prediction = model(batch.past, batch.future, batch.static, batch.last_flow)
         loss = masked_mse(prediction, batch.target)
@@ -75,40 +75,24 @@ def train_one_epoch(
     return float(np.mean(losses)) if losses else float("nan")
 
 
-@torch.inference_mode()
-def validation_loss(
-    model: StreamflowLSTM, sites: list[SiteTensors], start: dt.date, end: dt.date, settings: FitSettings
-) -> float:
-    """NSE-style loss of the model on the period's issue days."""
-    model.eval()
-    plan = plan_windows(sites, start, end, settings.seq_len, rng=None)
-    errors, count = 0.0, 0
-    for batch in iter_batches(sites, plan, settings.seq_len, settings.horizon, end, batch_size=64):
-        prediction = model(batch.past, batch.future, batch.static, batch.last_flow)
-        observed = ~torch.isnan(batch.target)
-        errors += float(((prediction[observed] - batch.target[observed]) ** 2).sum())
-        count += int(observed.sum())
-    return errors / count if count else float("nan")
-
-
 def fit(
     model: StreamflowLSTM,
     sites: list[SiteTensors],
     train_period: tuple[dt.date, dt.date],
-    validation_period: tuple[dt.date, dt.date],
+    validate: Callable[[StreamflowLSTM], float],
     settings: FitSettings,
     seed: int,
     on_epoch: Callable[[EpochReport], None] = lambda report: None,
 ) -> StreamflowLSTM:
     """Train with Adam and a cosine learning-rate schedule, keeping the best validation state.
 
-    Stops after `settings.patience` epochs without a better validation loss.
+    Stops after `settings.patience` epochs without a better validation score.
 
     Args:
         model: Freshly initialised network.
         sites: Site arrays of every training site.
         train_period: First and last target day of training.
-        validation_period: First and last target day of validation (early stopping).
+        validate: Scores the model on the validation period; higher is better.
         settings: Optimisation settings.
         seed: Seeds window sampling.
         on_epoch: Called after every epoch (progress output).
@@ -121,19 +105,19 @@ def fit(
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda epoch: 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * epoch / settings.epochs))
     )
-    best_loss, best_state, stale = float("inf"), copy.deepcopy(model.state_dict()), 0
+    best_score, best_state, stale = -float("inf"), copy.deepcopy(model.state_dict()), 0
     for epoch in range(1, settings.epochs + 1):
         began = time.perf_counter()
         plan = plan_windows(sites, *train_period, settings.seq_len, rng)
-        train_loss = train_one_epoch(model, optimizer, sites, plan, settings, train_period[1])
+        train_loss = train_one_epoch(model, optimizer, sites, plan, settings, train_period)
         schedule.step()
-        loss = validation_loss(model, sites, *validation_period, settings)
-        improved = loss < best_loss
+        score = validate(model)
+        improved = score > best_score
         if improved:
-            best_loss, best_state, stale = loss, copy.deepcopy(model.state_dict()), 0
+            best_score, best_state, stale = score, copy.deepcopy(model.state_dict()), 0
         else:
             stale += 1
-        on_epoch(EpochReport(epoch, train_loss, loss, time.perf_counter() - began, improved))
+        on_epoch(EpochReport(epoch, train_loss, score, time.perf_counter() - began, improved))
         if stale >= settings.patience:
             LOGGER.info("early stop after epoch %d: no improvement for %d epochs", epoch, stale)
             break
