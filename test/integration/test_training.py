@@ -1,0 +1,96 @@
+"""main_train on the demo data: the bundle it writes, reproducibility, and its command line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from adapter.site_catalogue import SiteCatalogue
+from config.settings import AppConfig, load_config
+from main_train import train
+from model.bundle import CURRENT_LINK, METADATA_FILE, WEIGHTS_FILE, load_bundle
+from test.support import REPO_ROOT, write_config
+
+pytestmark = pytest.mark.slow
+
+
+def test_bundle_holds_everything_needed_to_serve_and_audit(trained_config: AppConfig) -> None:
+    model_dir = trained_config.paths.model_dir
+    current = (model_dir / CURRENT_LINK).resolve()
+    assert (current / WEIGHTS_FILE).is_file()
+    meta = json.loads((current / METADATA_FILE).read_text())
+    assert meta["version"] == current.name and meta["version"].endswith(meta["data_fingerprint"][:8])
+    assert meta["seq_len"] == 120 and meta["horizon"] == 5
+    assert meta["scaler"]["features"] == list(trained_config.model.meteo_features)
+    assert meta["config"]["training"]["train_end"] == "2016-12-31"
+    assert meta["synthetic_data"] is True
+    assert len(meta["data_fingerprint"]) == 64
+    medians = meta["metrics"]["median_by_lead"]
+    assert set(medians) == {"1", "2", "3", "4", "5"}
+    assert {"nse", "kge", "persistence_nse", "persistence_kge"} <= set(medians["1"])
+    assert len(meta["metrics"]["per_site"]) == 4 * 5
+    # Training statistics only: scalers are fitted on the training period and know every site.
+    assert sorted(meta["scaler"]["site_flow_mean"]) == ["09900001", "09900002", "09900003", "09900004"]
+
+
+def test_catalogue_lists_the_trained_sites(trained_config: AppConfig) -> None:
+    catalogue = SiteCatalogue(trained_config.paths.site_db)
+    sites = catalogue.list_sites()
+    assert [site.site_id for site in sites] == ["09900001", "09900002", "09900003", "09900004"]
+    assert catalogue.synthetic_data() is True
+
+
+def test_training_is_reproducible(trained_config: AppConfig, tmp_path: Path) -> None:
+    again = load_config(write_config(tmp_path, {"data": {"data_dir": str(trained_config.data.data_dir)}}), {})
+    second = train(again)
+    first = load_bundle(trained_config.paths.model_dir)
+    assert second.data_fingerprint == first.data_fingerprint
+    for left, right in zip(first.state_dicts[0].values(), second.state_dicts[0].values()):
+        assert torch.equal(left, right)
+    assert second.metrics["median_by_lead"] == first.metrics["median_by_lead"]
+
+
+def run_main_train(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(REPO_ROOT / "main_train.py"), *args], capture_output=True, text=True, timeout=600
+    )
+
+
+def test_help_documents_the_flags() -> None:
+    result = run_main_train("--help")
+    assert result.returncode == 0
+    for flag in ("--config", "--sites", "--epochs", "--output", "--if-missing"):
+        assert flag in result.stdout
+
+
+def test_if_missing_keeps_an_existing_bundle(trained_config: AppConfig) -> None:
+    config_file = trained_config.paths.model_dir.parent / "config.yaml"
+    before = (trained_config.paths.model_dir / CURRENT_LINK).resolve()
+    result = run_main_train("--config", str(config_file), "--if-missing")
+    assert result.returncode == 0, result.stderr
+    assert "skipping training" in result.stdout
+    assert (trained_config.paths.model_dir / CURRENT_LINK).resolve() == before
+
+
+def test_command_line_trains_chosen_sites_prints_the_table_and_bundles(demo_data_dir: Path, tmp_path: Path) -> None:
+    config_file = write_config(tmp_path, {"data": {"data_dir": str(demo_data_dir)}})
+    output = tmp_path / "elsewhere"
+    result = run_main_train("--config", str(config_file), "--sites", "09900001,09900002", "--epochs", "1", "--output", str(output))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "member 1 epoch   1" in result.stdout and "validation median NSE" in result.stdout
+    assert "lead      NSE  persist      KGE  persist" in result.stdout
+    assert "median over 2 sites" in result.stdout
+    bundle = load_bundle(output)
+    assert sorted(bundle.scaler.site_flow_mean) == ["09900001", "09900002"]
+
+
+def test_unknown_site_fails_with_a_message_not_a_traceback(demo_data_dir: Path, tmp_path: Path) -> None:
+    config_file = write_config(tmp_path, {"data": {"data_dir": str(demo_data_dir)}})
+    result = run_main_train("--config", str(config_file), "--sites", "01234567")
+    assert result.returncode == 1
+    assert "01234567" in result.stderr and "Traceback" not in result.stderr
