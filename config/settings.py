@@ -6,13 +6,15 @@ follow one naming scheme, ``STREAMFLOW__<SECTION>__<KEY>`` (upper case), e.g.
 ``STREAMFLOW__SERVER__PORT=9000`` sets ``server.port``; list values are comma
 separated. Unknown keys, missing mandatory keys and wrong types raise
 `ConfigError` naming the key. Relative paths are resolved against the
-directory of the config file.
+directory of the config file. Fields typed `Secret` (API keys) may only come
+from the environment.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import re
 import types
 import typing
 from collections.abc import Mapping
@@ -33,6 +35,35 @@ METEO_VARIABLES = (
 
 class ConfigError(ValueError):
     """Raised when the configuration is invalid; the message names the key."""
+
+
+class Secret:
+    """A credential: set only from the environment, never shown by repr, str or a config dump."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str = "") -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """The secret value itself, for the one place that sends it (e.g. a request header)."""
+        return self._value
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __str__(self) -> str:
+        # json.dumps(..., default=str) of the config (model bundles) writes this, not the key.
+        return "***" if self._value else ""
+
+    def __repr__(self) -> str:
+        return f"Secret({str(self)!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,6 +130,41 @@ class PathsConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class UpstreamConfig:
+    """Live upstreams (USGS Water Data OGC API, Open-Meteo): endpoints, HTTP behaviour and cache."""
+
+    usgs_url: str = "https://api.waterdata.usgs.gov/ogcapi/v1"
+    open_meteo_archive_url: str = "https://archive-api.open-meteo.com/v1/archive"
+    open_meteo_forecast_url: str = "https://api.open-meteo.com/v1/forecast"
+    # Raises the anonymous hourly quota; environment only (STREAMFLOW__UPSTREAM__USGS_API_KEY).
+    usgs_api_key: Secret = Secret()
+    user_agent: str = "streamflow-forecaster/1.0 (python-requests; daily flow forecasts)"
+    timeout_s: float = 30.0
+    # Retries after the first attempt, on connection errors, timeouts, 429 and 5xx.
+    retries: int = 3
+    # First backoff wait; doubles per retry, with jitter.
+    backoff_s: float = 1.0
+    # Longest wait before a retry; a longer Retry-After gives up at once instead.
+    max_retry_wait_s: float = 60.0
+    # Concurrent requests per upstream; Open-Meteo's free tier runs 1 per IP at a time.
+    usgs_concurrency: int = 2
+    open_meteo_concurrency: int = 1
+    usgs_page_size: int = 10000
+    # Long ranges are fetched and cached in calendar-aligned blocks of this many years; an
+    # Open-Meteo call weighs more the more days it covers, so its blocks are shorter.
+    usgs_chunk_years: int = 5
+    open_meteo_chunk_years: int = 1
+    cache_dir: Path = Path("resources/cache")
+    # Cache lifetime of data older than recent_days, and of recent data and forecasts.
+    history_ttl_s: float = 30 * 86400.0
+    recent_ttl_s: float = 3 * 3600.0
+    # USGS provisional values are revised and the archive lags: these days count as recent.
+    recent_days: int = 120
+    # Days before today asked of the forecast API; they fill the archive's null tail.
+    open_meteo_past_days: int = 7
+
+
+@dataclasses.dataclass(frozen=True)
 class AppConfig:
     """The whole configuration; each component receives only its section."""
 
@@ -107,6 +173,7 @@ class AppConfig:
     model: ModelConfig
     training: TrainingConfig
     paths: PathsConfig
+    upstream: UpstreamConfig
 
 
 def load_config(path: Path, environ: Mapping[str, str]) -> AppConfig:
@@ -211,6 +278,11 @@ def _convert_tuple(item_hint: Any, value: Any, key: str, base_dir: Path) -> tupl
 
 def _convert_scalar(hint: type, value: Any, key: str) -> Any:
     from_env = isinstance(value, _EnvValue)
+    if hint is Secret:
+        if not from_env:
+            # A key written in config.yaml ends up in git and in model bundles.
+            raise ConfigError(f"{key} may only be set in the environment ({ENV_PREFIX}{key.replace('.', '__').upper()})")
+        return Secret(str(value))
     try:
         if hint is bool:
             return _parse_bool(value) if from_env else _expect(value, bool)
@@ -275,6 +347,7 @@ def _check_consistency(config: AppConfig) -> None:
             raise ConfigError(f"{key}: must be positive, got {value}")
     if config.server.shutdown_timeout_s < 0:
         raise ConfigError(f"server.shutdown_timeout_s: must not be negative, got {config.server.shutdown_timeout_s}")
+    _check_upstream(config)
     if not 0.0 <= config.model.dropout < 1.0:
         raise ConfigError(f"model.dropout: must be in [0, 1), got {config.model.dropout}")
     training = config.training
@@ -282,3 +355,36 @@ def _check_consistency(config: AppConfig) -> None:
         start, end = getattr(training, f"{name}_start"), getattr(training, f"{name}_end")
         if start > end:
             raise ConfigError(f"training.{name}_start {start} is after training.{name}_end {end}")
+
+
+def _check_upstream(config: AppConfig) -> None:
+    upstream = config.upstream
+    if config.data.flow_data == "usgs":
+        if not config.data.sites:
+            raise ConfigError("data.sites: list the USGS site numbers to serve when data.flow_data is usgs")
+        bad = [site for site in config.data.sites if not re.fullmatch(r"[0-9]{8,15}", site)]
+        if bad:
+            raise ConfigError(f"data.sites: {bad[0]!r} is not a USGS site number of 8 to 15 digits (e.g. 01646500)")
+    for name in ("usgs_url", "open_meteo_archive_url", "open_meteo_forecast_url"):
+        if not re.match(r"https?://", getattr(upstream, name)):
+            raise ConfigError(f"upstream.{name}: expected an http(s) URL, got {getattr(upstream, name)!r}")
+    positive = (
+        "timeout_s",
+        "usgs_concurrency",
+        "open_meteo_concurrency",
+        "usgs_page_size",
+        "usgs_chunk_years",
+        "open_meteo_chunk_years",
+    )
+    non_negative = ("retries", "backoff_s", "max_retry_wait_s", "history_ttl_s", "recent_ttl_s", "recent_days")
+    for name in positive:
+        if getattr(upstream, name) <= 0:
+            raise ConfigError(f"upstream.{name}: must be positive, got {getattr(upstream, name)}")
+    for name in non_negative:
+        if getattr(upstream, name) < 0:
+            raise ConfigError(f"upstream.{name}: must not be negative, got {getattr(upstream, name)}")
+    if upstream.usgs_page_size > 50000:
+        # The API rejects larger pages (InvalidParameterValue "Limit of 50000 exceeded").
+        raise ConfigError(f"upstream.usgs_page_size: must be at most 50000, got {upstream.usgs_page_size}")
+    if not 0 <= upstream.open_meteo_past_days <= 92:
+        raise ConfigError(f"upstream.open_meteo_past_days: must be in 0..92, got {upstream.open_meteo_past_days}")

@@ -36,6 +36,8 @@ class Forecast:
         model_version: Version id of the model bundle that made it.
         days: One entry per lead day, in order.
         hindcast: True when issued for a past date on request (observations shown beside it).
+        stale_age_s: None when every input was fresh; otherwise the age in seconds of the oldest
+            cached input served because its upstream failed.
     """
 
     site_id: str
@@ -43,6 +45,7 @@ class Forecast:
     model_version: str
     days: tuple[ForecastDay, ...]
     hindcast: bool = False
+    stale_age_s: float | None = None
 
     def as_json(self) -> dict:
         """Return the forecast as a JSON-ready dict."""
@@ -52,6 +55,8 @@ class Forecast:
             "unit": FLOW_UNIT,
             "model_version": self.model_version,
             "hindcast": self.hindcast,
+            "stale": self.stale_age_s is not None,
+            "stale_age_s": None if self.stale_age_s is None else round(self.stale_age_s),
             "forecast": [_day_json(day, self.hindcast) for day in self.days],
         }
 

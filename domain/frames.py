@@ -65,6 +65,13 @@ class FlowFrame(pa.DataFrameModel):
     site_id: Series[str]
     time: Series[pd.Timestamp] = pa.Field(description="local calendar day")
     flow: Series[float] = pa.Field(ge=0.0, le=MAX_FLOW_M3S, nullable=True, description="m3/s")
+    # USGS readers keep the upstream's data quality flags beside each value.
+    approval_status: Optional[Series[str]] = pa.Field(
+        nullable=True, description="'Approved' or 'Provisional' (revised later); null where no value"
+    )
+    qualifiers: Optional[Series[str]] = pa.Field(
+        nullable=True, description="comma-separated upstream qualifiers, e.g. 'ICE,ESTIMATED'; null when none"
+    )
 
     class Config:
         strict = True

@@ -84,13 +84,23 @@ INFO_SCHEMA = {
 
 FORECAST_SCHEMA = {
     "type": "object",
-    "required": ["site_id", "issue_date", "unit", "model_version", "hindcast", "forecast"],
+    "required": ["site_id", "issue_date", "unit", "model_version", "hindcast", "stale", "stale_age_s", "forecast"],
     "properties": {
         "site_id": {"type": "string"},
         "issue_date": {**DATE, "description": "Last day of observed flow the forecast starts from"},
         "unit": {"type": "string", "enum": ["m3/s"]},
         "model_version": {"type": "string"},
         "hindcast": {"type": "boolean", "description": "True when issued for a past issue_date on request"},
+        "stale": {
+            "type": "boolean",
+            "description": "True when an upstream failed and cached data past its expiry were used instead",
+        },
+        "stale_age_s": {
+            "type": "integer",
+            "nullable": True,
+            "minimum": 0,
+            "description": "Age in seconds of the oldest stale cached input; null when stale is false",
+        },
         "forecast": {
             "type": "array",
             "items": {
