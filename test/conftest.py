@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from adapter.demo_data import write_demo_dataset
-from config.settings import AppConfig, load_config
-from test.support import write_config
+from config.settings import AppConfig, UpstreamConfig, load_config
+from test.replay_server import ReplayServer, upstream_settings
+from test.support import shared_dir_or_skip, write_config
 
 
 @pytest.fixture
@@ -39,3 +40,17 @@ def trained_config(tmp_path_factory: pytest.TempPathFactory, demo_data_dir: Path
     config = load_config(write_config(root, {"data": {"data_dir": str(demo_data_dir)}}), {})
     train(config)
     return config
+
+
+@pytest.fixture
+def replay() -> Iterator[ReplayServer]:
+    """Fake USGS and Open-Meteo upstreams on 127.0.0.1, replaying the recorded responses in ../shared."""
+    with ReplayServer(shared_dir_or_skip("fixtures", "upstream")) as server:
+        yield server
+
+
+@pytest.fixture
+def upstream_config(replay: ReplayServer, tmp_path: Path) -> UpstreamConfig:
+    """Upstream settings pointed at `replay`, with an empty cache and tiny timeouts and backoff."""
+    settings = upstream_settings(replay, tmp_path / "cache")
+    return UpstreamConfig(**{**settings, "cache_dir": tmp_path / "cache"})
