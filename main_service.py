@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -69,9 +71,16 @@ def make_app(
     )
 
 
-def build_services(config: AppConfig) -> tuple[ForecastService, InfoService]:
-    """Build readers, load the model bundle (if any) and wire the services."""
-    flow_reader, meteo_reader = build_readers(config.data)
+def build_services(
+    config: AppConfig, today: Callable[[], dt.date] = dt.date.today
+) -> tuple[ForecastService, InfoService]:
+    """Build readers, load the model bundle (if any) and wire the services.
+
+    Args:
+        config: The configuration.
+        today: The current day for the live readers (tests pin it).
+    """
+    flow_reader, meteo_reader = build_readers(config.data, config.upstream, today)
     catalogue = SiteCatalogue(config.paths.site_db)
     try:
         predictor = Predictor(load_bundle(config.paths.model_dir))

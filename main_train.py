@@ -9,6 +9,7 @@ bundle and the site catalogue atomically.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 import dataclasses
 import datetime as dt
 import json
@@ -122,10 +123,18 @@ def config_json(config: AppConfig) -> dict:
     return json.loads(json.dumps(dataclasses.asdict(config), default=str))
 
 
-def train(config: AppConfig) -> ModelBundle:
-    """Read data, train, evaluate and write the bundle and the site catalogue."""
+def train(config: AppConfig, today: Callable[[], dt.date] = dt.date.today) -> ModelBundle:
+    """Read data, train, evaluate and write the bundle and the site catalogue.
+
+    With live readers the sites' metadata (for the catalogue) and history come from
+    USGS and Open-Meteo, or from the upstream cache when it holds them.
+
+    Args:
+        config: The configuration.
+        today: The current day for the live readers (tests pin it).
+    """
     torch.set_num_threads(max(1, os.cpu_count() or 1))
-    flow_reader, meteo_reader = build_readers(config.data)
+    flow_reader, meteo_reader = build_readers(config.data, config.upstream, today)
     sites = flow_reader.list_sites()
     print(f"training on {len(sites)} site(s): {', '.join(site.site_id for site in sites)}")
     records = read_records(flow_reader, meteo_reader, sites, config)

@@ -11,6 +11,7 @@ from adapter.base import AbstractFlowReader, AbstractMeteoReader
 from adapter.site_catalogue import SiteCatalogue
 from domain.errors import InsufficientDataError, ModelNotLoadedError, UnknownSiteError
 from domain.forecast import Forecast, ForecastDay
+from domain.provenance import oldest, stale_age
 from domain.site import Site
 from model.predictor import Predictor
 from model.site_data import build_site_series
@@ -60,7 +61,8 @@ class ForecastService:
             issue_date: Issue a hindcast from this past day; default is the last observed flow day.
 
         Returns:
-            The forecast; hindcasts carry the observed flow of each lead day where known.
+            The forecast; hindcasts carry the observed flow of each lead day where known. When a
+            reader served a stale cached copy because its upstream failed, the forecast says so.
 
         Raises:
             ModelNotLoadedError: No model is loaded.
@@ -80,8 +82,8 @@ class ForecastService:
                 f"observed flow of site {site_id} ends on {last_observed}; issue_date must not be later"
             )
         issue = issue_date or last_observed
-        flow, later_flow = self._read_flow(site, issue, predictor, hindcast=issue_date is not None)
-        meteo = self._read_meteo(site, issue, predictor)
+        flow, later_flow, flow_age = self._read_flow(site, issue, predictor, hindcast=issue_date is not None)
+        meteo, meteo_age = self._read_meteo(site, issue, predictor)
         record = build_site_series(site, meteo, flow, predictor.features)
         values = predictor.predict(record, issue)[:forecast_days]
         observed = later_flow.set_index("time")["flow"] if later_flow is not None else pd.Series(dtype=float)
@@ -89,24 +91,27 @@ class ForecastService:
             ForecastDay(lead, day, float(value), _observed_on(observed, day))
             for lead, (day, value) in enumerate(zip(lead_dates(issue, forecast_days), values), start=1)
         )
-        return Forecast(site_id, issue, predictor.version, days, hindcast=issue_date is not None)
+        return Forecast(
+            site_id, issue, predictor.version, days, hindcast=issue_date is not None, stale_age_s=oldest(flow_age, meteo_age)
+        )
 
     def _read_flow(
         self, site: Site, issue: dt.date, predictor: Predictor, hindcast: bool
-    ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    ) -> tuple[pd.DataFrame, pd.DataFrame | None, float | None]:
         start = issue - dt.timedelta(days=predictor.seq_len - 1)
         end = issue + dt.timedelta(days=predictor.horizon) if hindcast else issue
         flow = self._flow.read_flow(site.site_id, start, end)
         # The model must never see flow after the issue day, even in a hindcast.
         known = flow["time"] <= pd.Timestamp(issue)
-        return flow.loc[known], (flow.loc[~known] if hindcast else None)
+        return flow.loc[known], (flow.loc[~known] if hindcast else None), stale_age(flow)
 
-    def _read_meteo(self, site: Site, issue: dt.date, predictor: Predictor) -> pd.DataFrame:
+    def _read_meteo(self, site: Site, issue: dt.date, predictor: Predictor) -> tuple[pd.DataFrame, float | None]:
         start = issue - dt.timedelta(days=predictor.seq_len - 1)
         history = self._meteo.read_history(site, start, issue)
         forecast = self._meteo.read_forecast(site, issue, predictor.horizon)
         meteo = pd.concat([history, forecast], ignore_index=True)
-        return meteo.drop_duplicates(subset="time", keep="last").sort_values("time").reset_index(drop=True)
+        meteo = meteo.drop_duplicates(subset="time", keep="last").sort_values("time").reset_index(drop=True)
+        return meteo, stale_age(history, forecast)
 
 
 def _observed_on(observed: pd.Series, day: dt.date) -> float | None:

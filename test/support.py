@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import datetime as dt
 import os
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -65,8 +67,9 @@ def shared_dir_or_skip(*parts: str) -> Path:
 class RunningService:
     """The real app served on 127.0.0.1 by a background thread; `url(path)` builds request URLs."""
 
-    def __init__(self, config: AppConfig) -> None:
+    def __init__(self, config: AppConfig, today: Callable[[], dt.date] = dt.date.today) -> None:
         self._config = config
+        self._today = today
         self._ready = threading.Event()
         self._thread = threading.Thread(target=asyncio.run, args=(self._serve(),), daemon=True)
         self.port = 0
@@ -90,7 +93,7 @@ class RunningService:
     async def _serve(self) -> None:
         from main_service import build_services, make_app
 
-        forecast_service, info_service = build_services(self._config)
+        forecast_service, info_service = build_services(self._config, self._today)
         with ThreadPoolExecutor(2) as executor:
             server = HTTPServer(make_app(forecast_service, info_service, executor))
             sockets = bind_sockets(0, "127.0.0.1")
