@@ -26,7 +26,7 @@ from tqdm import tqdm
 from adapter.base import AbstractFlowReader, AbstractMeteoReader
 from adapter.factory import build_readers
 from adapter.site_catalogue import SiteCatalogue
-from config.settings import AppConfig, ConfigError, load_config
+from config.settings import AppConfig, ConfigError, ModelConfig, TrainingConfig, load_config
 from domain.errors import StreamflowError
 from domain.site import Site
 from model.bundle import CURRENT_LINK, ModelBundle, save_bundle
@@ -70,23 +70,23 @@ def read_records(
     flow_reader: AbstractFlowReader,
     meteo_reader: AbstractMeteoReader,
     sites: list[Site],
-    config: AppConfig,
+    model: ModelConfig,
+    training: TrainingConfig,
 ) -> list[SiteSeries]:
     """Read every site's flow and meteorology over the training, validation and test periods.
 
     Raises:
         DataSourceError: A reader failed.
     """
-    training = config.training
     start = min(training.train_start, training.validation_start, training.test_start)
-    start -= dt.timedelta(days=config.model.seq_len)
+    start -= dt.timedelta(days=model.seq_len)
     end = max(training.train_end, training.validation_end, training.test_end)
-    end += dt.timedelta(days=config.model.max_forecast_days)
+    end += dt.timedelta(days=model.max_forecast_days)
     records = []
     for site in tqdm(sites, desc="reading sites", unit="site", file=sys.stdout):
         meteo = meteo_reader.read_history(site, start, end)
         flow = flow_reader.read_flow(site.site_id, start, end)
-        records.append(build_site_series(site, meteo, flow, config.model.meteo_features))
+        records.append(build_site_series(site, meteo, flow, model.meteo_features))
     return records
 
 
@@ -137,7 +137,7 @@ def train(config: AppConfig, today: Callable[[], dt.date] = dt.date.today) -> Mo
     flow_reader, meteo_reader = build_readers(config.data, config.upstream, today)
     sites = flow_reader.list_sites()
     print(f"training on {len(sites)} site(s): {', '.join(site.site_id for site in sites)}")
-    records = read_records(flow_reader, meteo_reader, sites, config)
+    records = read_records(flow_reader, meteo_reader, sites, config.model, config.training)
     began = time.perf_counter()
     ensemble = train_ensemble(records, config.model, config.training, on_epoch=print_epoch)
     print(f"trained {len(ensemble.members)} member(s) in {time.perf_counter() - began:.0f} s")

@@ -9,8 +9,9 @@ Protocol (fixed so results compare):
   both exist; medians over sites per lead, next to persistence (our own scoring, checked against
   `baselines.csv`) and day-of-year climatology (read from `baselines.csv`).
 
-Model settings are the repository's `config.yaml` defaults; the features are the meteo
-variables the data directory has. `--tuning` scores on the carved validation years instead of
+Model and training settings are the built-in defaults of `config/settings.py` (the defaults
+for real data, chosen with this benchmark); the features are the meteo variables the data
+directory has. `--tuning` scores on the carved validation years instead of
 the test period (training then stops early on the two years before them), for choosing settings
 without ever looking at the test period.
 
@@ -34,7 +35,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from adapter.local_reader import LocalFlowReader, LocalMeteoReader  # noqa: E402
-from config.settings import METEO_VARIABLES, AppConfig, load_config  # noqa: E402
+from config.settings import METEO_VARIABLES, ModelConfig, TrainingConfig  # noqa: E402
 from main_train import print_epoch, read_records  # noqa: E402
 from model.ensemble import train_ensemble  # noqa: E402
 from model.evaluate import median_by_lead  # noqa: E402
@@ -68,7 +69,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="local data directory")
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench" / "results", help="per-site CSV output")
-    parser.add_argument("--config", type=Path, default=REPO_ROOT / "config.yaml", help="model settings")
     parser.add_argument("--tuning", action="store_true", help="score the carved validation years, not the test")
     parser.add_argument(
         "--quick", action="store_true", help=f"CI variant: {QUICK_SITES} sites, 2 epochs, 1 member, small LSTM"
@@ -76,19 +76,16 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def benchmark_config(args: argparse.Namespace) -> AppConfig:
-    """The repository's model settings on the benchmark data and protocol periods."""
-    config = load_config(args.config, os.environ)
-    header = next((args.data_dir / "meteo").glob("*.csv")).open().readline().strip().split(",")
-    features = tuple(name for name in METEO_VARIABLES if name in header)
-    periods = TUNING if args.tuning else PROTOCOL
-    training = dataclasses.replace(config.training, **periods)
-    model = dataclasses.replace(config.model, meteo_features=features)
+def benchmark_settings(args: argparse.Namespace) -> tuple[ModelConfig, TrainingConfig]:
+    """The default model and training settings on the benchmark's features and protocol periods."""
+    with next((args.data_dir / "meteo").glob("*.csv")).open() as meteo_file:
+        header = meteo_file.readline().strip().split(",")
+    model = ModelConfig(meteo_features=tuple(name for name in METEO_VARIABLES if name in header))
+    training = TrainingConfig(**(TUNING if args.tuning else PROTOCOL))
     if args.quick:
         training = dataclasses.replace(training, epochs=2, ensemble_size=1)
         model = dataclasses.replace(model, hidden_size=16)
-    data = dataclasses.replace(config.data, flow_data="local", meteo_data="local", data_dir=args.data_dir, sites=())
-    return dataclasses.replace(config, data=data, model=model, training=training)
+    return model, training
 
 
 def read_baselines(data_dir: Path, scored: pd.DataFrame) -> pd.DataFrame | None:
@@ -132,20 +129,19 @@ def report(scores: pd.DataFrame, baselines: pd.DataFrame | None) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; returns 1 when the persistence check fails."""
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    config = benchmark_config(args)
+    model, periods = benchmark_settings(args)
     flow_reader, meteo_reader = LocalFlowReader(args.data_dir), LocalMeteoReader(args.data_dir)
     sites = flow_reader.list_sites()[: QUICK_SITES if args.quick else None]
-    periods = config.training
-    print(f"{len(sites)} sites from {args.data_dir}; features {', '.join(config.model.meteo_features)}")
+    print(f"{len(sites)} sites from {args.data_dir}; features {', '.join(model.meteo_features)}")
     print(
         f"train {periods.train_start}..{periods.train_end}, validation {periods.validation_start}.."
         f"{periods.validation_end}, scored {periods.test_start}..{periods.test_end}"
         + (" (TUNING: validation years, not the test period)" if args.tuning else "")
     )
     print("meteorology over the lead days is the observed record: a perfect meteorological forecast")
-    records = read_records(flow_reader, meteo_reader, sites, config)
+    records = read_records(flow_reader, meteo_reader, sites, model, periods)
     began = time.perf_counter()
-    ensemble = train_ensemble(records, config.model, periods, on_epoch=print_epoch)
+    ensemble = train_ensemble(records, model, periods, on_epoch=print_epoch)
     train_seconds = time.perf_counter() - began
     scores = ensemble.score(records, periods.test_start, periods.test_end)
     total_seconds = time.perf_counter() - began
