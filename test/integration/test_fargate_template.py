@@ -1,0 +1,118 @@
+"""deploy/fargate.yaml: cfn-lint, plus the limits and cross-file agreements cfn-lint does not check."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from config.settings import load_config
+from test.support import REPO_ROOT
+
+TEMPLATES = sorted((REPO_ROOT / "deploy").glob("*.yaml"))
+
+
+class CfnLoader(yaml.SafeLoader):
+    """Reads CloudFormation's short-form tags: `!Ref X` becomes {"Ref": "X"}."""
+
+
+def _construct_tag(loader: CfnLoader, suffix: str, node: yaml.Node) -> dict:
+    if isinstance(node, yaml.ScalarNode):
+        return {suffix: loader.construct_scalar(node)}
+    if isinstance(node, yaml.SequenceNode):
+        return {suffix: loader.construct_sequence(node, deep=True)}
+    return {suffix: loader.construct_mapping(node, deep=True)}
+
+
+CfnLoader.add_multi_constructor("!", _construct_tag)
+
+
+@pytest.fixture(scope="module")
+def resources() -> dict:
+    template = yaml.load((REPO_ROOT / "deploy" / "fargate.yaml").read_text(encoding="utf-8"), Loader=CfnLoader)
+    return template["Resources"]
+
+
+@pytest.fixture(scope="module")
+def container(resources: dict) -> dict:
+    (definition,) = resources["TaskDefinition"]["Properties"]["ContainerDefinitions"]
+    return definition
+
+
+def dockerfile_instruction(keyword: str) -> str:
+    """The arguments of a Dockerfile instruction, continuation lines joined."""
+    text = (REPO_ROOT / "Dockerfile").read_text(encoding="utf-8").replace("\\\n", " ")
+    (match,) = re.findall(rf"^{keyword} (.+)$", text, flags=re.MULTILINE)
+    return " ".join(match.split())
+
+
+def test_cfn_lint_is_clean() -> None:
+    assert TEMPLATES
+    cfn_lint = Path(sys.executable).with_name("cfn-lint")
+    result = subprocess.run([str(cfn_lint), *map(str, TEMPLATES)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_container_health_check_is_within_ecs_limits(container: dict) -> None:
+    # ECS rejects these at deploy time, cfn-lint does not check them.
+    check = container["HealthCheck"]
+    assert 1 <= check["Retries"] <= 10
+    assert 2 <= check["Timeout"] <= 120
+    assert 5 <= check["Interval"] <= 300
+    assert 0 <= check["StartPeriod"] <= 300
+    assert check["Timeout"] < check["Interval"]
+
+
+def test_load_balancer_and_container_probe_the_same_health_endpoint(resources: dict, container: dict) -> None:
+    target_group = resources["TargetGroup"]["Properties"]
+    command = container["HealthCheck"]["Command"]
+
+    assert target_group["HealthCheckPath"] == "/healthCheck"
+    assert command[0] == "CMD-SHELL"
+    assert "/healthCheck'" in command[1]
+    # ECS ignores the image's HEALTHCHECK; keep the two probes the same.
+    assert dockerfile_instruction("HEALTHCHECK").endswith(f"CMD {command[1]}")
+
+
+def test_every_port_is_the_service_port(resources: dict, container: dict) -> None:
+    environment = {item["Name"]: item["Value"] for item in container["Environment"]}
+    port = int(environment["STREAMFLOW__SERVER__PORT"])
+    (ingress,) = resources["TaskSecurityGroup"]["Properties"]["SecurityGroupIngress"]
+
+    assert container["PortMappings"][0]["ContainerPort"] == port
+    assert resources["TargetGroup"]["Properties"]["Port"] == port
+    assert resources["Service"]["Properties"]["LoadBalancers"][0]["ContainerPort"] == port
+    assert ingress["FromPort"] == ingress["ToPort"] == port
+    assert dockerfile_instruction("EXPOSE") == str(port)
+
+
+def test_sigkill_comes_only_after_the_service_has_drained(container: dict) -> None:
+    environment = {item["Name"]: item["Value"] for item in container["Environment"] if isinstance(item["Value"], str)}
+    config = load_config(REPO_ROOT / "config.yaml", environment)
+
+    # A few seconds beyond the drain for closing connections and the process exit.
+    assert container["StopTimeout"] >= config.server.shutdown_timeout_s + 5
+    assert container["LinuxParameters"]["InitProcessEnabled"] is True
+
+
+def test_the_writable_cache_mount_is_the_images_volume(resources: dict, container: dict) -> None:
+    (mount,) = container["MountPoints"]
+
+    assert container["ReadonlyRootFilesystem"] is True
+    assert dockerfile_instruction("VOLUME") == mount["ContainerPath"]
+    assert {"Name": mount["SourceVolume"]} in resources["TaskDefinition"]["Properties"]["Volumes"]
+
+
+def test_roles_grant_nothing_beyond_what_starting_the_task_needs(resources: dict) -> None:
+    assert "Policies" not in resources["TaskRole"]["Properties"]
+    assert "ManagedPolicyArns" not in resources["ExecutionRole"]["Properties"]
+    (policy,) = resources["ExecutionRole"]["Properties"]["Policies"]
+    # A conditional statement, {"If": [condition, statement, NoValue]}, counts as its statement.
+    statements = [s["If"][1] if "If" in s else s for s in policy["PolicyDocument"]["Statement"]]
+    wildcard = [s["Action"] for s in statements if s["Resource"] == "*"]
+    assert wildcard == ["ecr:GetAuthorizationToken"]
+    assert all("*" not in str(s["Action"]) for s in statements)
