@@ -55,8 +55,7 @@ COPY config config
 COPY domain domain
 COPY model model
 COPY utils utils
-# Readable by the service's user whatever modes training wrote (the site catalogue is 0600).
-RUN python main_train.py && chmod -R a+rX resources
+RUN python main_train.py
 
 
 FROM runtime

@@ -63,6 +63,8 @@ class SiteCatalogue:
                     [("model_version", model_version), ("synthetic_data", str(int(synthetic_data)))],
                 )
             connection.close()
+            # mkstemp creates 0600; the service may run as another user than training did.
+            os.chmod(temporary, 0o644)
             os.replace(temporary, self._path)
         except BaseException:
             Path(temporary).unlink(missing_ok=True)

@@ -132,3 +132,9 @@ def test_read_connections_are_closed(catalogue: SiteCatalogue) -> None:
 
     with pytest.raises(sqlite3.ProgrammingError):
         connection.execute("SELECT 1")
+
+
+def test_catalogue_is_readable_by_other_users(catalogue: SiteCatalogue, tmp_path: Path) -> None:
+    # Training and the service may run as different users (e.g. the container's service user).
+    mode = (tmp_path / "resources" / "sites.sqlite").stat().st_mode & 0o777
+    assert mode == 0o644
