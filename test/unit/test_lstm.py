@@ -46,17 +46,30 @@ def test_output_shape(batch: int, n_issue: int, horizon: int) -> None:
     assert torch.isfinite(out).all()
 
 
-def test_zero_head_starts_as_persistence() -> None:
+def test_head_is_a_gate_on_the_last_flow_plus_a_change() -> None:
     model = make_model().eval()
     torch.nn.init.zeros_(model.head.weight)
-    torch.nn.init.zeros_(model.head.bias)
+    model.head.bias.data = torch.tensor([0.25, 0.0])  # change 0.25, gate sigmoid(0) = 0.5
     inputs = make_inputs(3, 4)
 
     with torch.inference_mode():
         out = model(**inputs)
 
-    expected = inputs["last_flow"][..., None].expand(3, 4, 3)
-    assert torch.equal(out, expected)
+    expected = 0.5 * inputs["last_flow"][..., None].expand(3, 4, 3) + 0.25
+    torch.testing.assert_close(out, expected)
+
+
+def test_untrained_network_is_close_to_persistence() -> None:
+    # The gate starts at sigmoid(5) = 0.993 and the change near 0: training starts from persistence.
+    model = make_model().eval()
+    inputs = make_inputs(3, 4)
+
+    with torch.inference_mode():
+        out = model(**inputs)
+
+    persistence = inputs["last_flow"][..., None].expand(3, 4, 3)
+    assert torch.allclose(out, persistence, atol=0.5)
+    assert torch.sigmoid(model.head.bias[1]) > 0.99
 
 
 def test_same_input_same_output_in_eval_mode() -> None:
