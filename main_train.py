@@ -24,6 +24,7 @@ import torch
 from tqdm import tqdm
 
 from adapter.base import AbstractFlowReader, AbstractMeteoReader
+from adapter.baselines import read_baselines
 from adapter.factory import build_readers
 from adapter.site_catalogue import SiteCatalogue
 from config.settings import AppConfig, ConfigError, ModelConfig, TrainingConfig, load_config
@@ -103,8 +104,9 @@ def print_epoch(member: int, report: EpochReport) -> None:
 def evaluate(ensemble: TrainedEnsemble, records: list[SiteSeries], config: AppConfig) -> pd.DataFrame:
     """Score the test period and print the median table."""
     scores = ensemble.score(records, config.training.test_start, config.training.test_end)
+    baselines = read_baselines(config.data.data_dir) if config.data.flow_data == "local" else None
     print(f"\ntest period {config.training.test_start} .. {config.training.test_end}")
-    print(format_table(scores))
+    print(format_table(scores, baselines))
     return scores
 
 

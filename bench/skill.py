@@ -34,11 +34,12 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from adapter.baselines import read_baselines  # noqa: E402
 from adapter.local_reader import LocalFlowReader, LocalMeteoReader  # noqa: E402
 from config.settings import METEO_VARIABLES, ModelConfig, TrainingConfig  # noqa: E402
 from main_train import print_epoch, read_records  # noqa: E402
 from model.ensemble import train_ensemble  # noqa: E402
-from model.evaluate import median_by_lead  # noqa: E402
+from model.evaluate import baseline_medians, format_table, median_by_lead  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_DIR = REPO_ROOT.parent / "shared" / "bench" / "camels30"
@@ -88,42 +89,11 @@ def benchmark_settings(args: argparse.Namespace) -> tuple[ModelConfig, TrainingC
     return model, training
 
 
-def read_baselines(data_dir: Path, scored: pd.DataFrame) -> pd.DataFrame | None:
-    """Median persistence and climatology scores per lead from baselines.csv, over the scored sites."""
-    path = data_dir / "baselines.csv"
-    if not path.exists():
-        return None
-    table = pd.read_csv(path, dtype={"site_id": str})
-    table = table[table["site_id"].isin(scored["site_id"].unique())]
-    medians = table.groupby(["baseline", "lead_days"])[["nse", "kge"]].median()
-    return medians.unstack(level=0)
-
-
-def check_persistence(medians: pd.DataFrame, baselines: pd.DataFrame) -> float:
-    """Largest difference between our persistence medians and baselines.csv's."""
-    ours = medians[["persistence_nse", "persistence_kge"]].to_numpy()
-    theirs = baselines[[("nse", "persistence"), ("kge", "persistence")]].to_numpy()
-    return float(abs(ours - theirs).max())
-
-
-def report(scores: pd.DataFrame, baselines: pd.DataFrame | None) -> str:
-    """The table of median NSE and KGE per lead: ours, persistence, climatology."""
-    medians = median_by_lead(scores)
-    lines = [
-        f"median over {scores['site_id'].nunique()} sites",
-        f"{'lead':>4} | {'NSE':>6} {'persist':>7} {'climat':>6} | {'KGE':>6} {'persist':>7} {'climat':>6}",
-    ]
-    for lead, row in medians.iterrows():
-        climate_nse = baselines.loc[lead, ("nse", "climatology_doy")] if baselines is not None else float("nan")
-        climate_kge = baselines.loc[lead, ("kge", "climatology_doy")] if baselines is not None else float("nan")
-        lines.append(
-            f"{lead:>4} | {row['nse']:6.3f} {row['persistence_nse']:7.3f} {climate_nse:6.3f} | "
-            f"{row['kge']:6.3f} {row['persistence_kge']:7.3f} {climate_kge:6.3f}"
-        )
-    lead1 = scores[scores["lead_days"] == 1]
-    behind = lead1[lead1["nse"] < lead1["persistence_nse"] - 0.02]
-    lines.append(f"lead 1: {len(behind)} site(s) more than 0.02 NSE below persistence {list(behind['site_id'])}")
-    return "\n".join(lines)
+def check_persistence(scores: pd.DataFrame, baselines: pd.DataFrame) -> float:
+    """Largest difference between our persistence medians and baselines.csv's, over leads and metrics."""
+    ours = median_by_lead(scores)[["persistence_nse", "persistence_kge"]].to_numpy()
+    theirs = baseline_medians(baselines, list(scores["site_id"].unique()))
+    return float(abs(ours - theirs[[("nse", "persistence"), ("kge", "persistence")]].to_numpy()).max())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -145,9 +115,9 @@ def main(argv: list[str] | None = None) -> int:
     train_seconds = time.perf_counter() - began
     scores = ensemble.score(records, periods.test_start, periods.test_end)
     total_seconds = time.perf_counter() - began
-    baselines = None if args.tuning else read_baselines(args.data_dir, scores)
+    baselines = None if args.tuning else read_baselines(args.data_dir)
     print()
-    print(report(scores, baselines))
+    print(format_table(scores, baselines))
     args.out.mkdir(parents=True, exist_ok=True)
     per_site = args.out / ("skill_tuning_per_site.csv" if args.tuning else "skill_per_site.csv")
     scores.round(4).to_csv(per_site, index=False)
@@ -156,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"training {train_seconds / 60:.1f} min, training + evaluation {total_seconds / 60:.1f} min, "
           f"peak memory {peak_mb:.0f} MB, {len(ensemble.members)} member(s), torch threads {os.cpu_count()}")
     if baselines is not None:
-        difference = check_persistence(median_by_lead(scores), baselines)
+        difference = check_persistence(scores, baselines)
         verdict = "OK" if difference <= PERSISTENCE_TOLERANCE else "FAILED"
         print(f"persistence check against baselines.csv: {verdict} (largest median difference {difference:.4f})")
         if verdict == "FAILED":

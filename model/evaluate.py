@@ -20,6 +20,9 @@ from model.metrics import kge, nse
 from model.scaler import FeatureScaler
 from model.site_data import SiteSeries
 
+# A forecaster that sees today's flow should not do worse than repeating it.
+LEAD1_TOLERANCE = 0.02
+
 
 @torch.inference_mode()
 def hindcast(
@@ -99,15 +102,46 @@ def median_by_lead(scores: pd.DataFrame) -> pd.DataFrame:
     return scores.groupby("lead_days")[columns].median()
 
 
-def format_table(scores: pd.DataFrame) -> str:
-    """A fixed-width table of median scores per lead day, model next to persistence."""
+def baseline_medians(baselines: pd.DataFrame, site_ids: list[str]) -> pd.DataFrame:
+    """Median NSE and KGE of each baseline per lead day over `site_ids`.
+
+    Args:
+        baselines: Rows of `site_id, lead_days, baseline, nse, kge` (see `adapter.baselines`).
+        site_ids: The scored sites.
+
+    Returns:
+        Index lead_days; columns (metric, baseline), e.g. ("nse", "climatology_doy").
+    """
+    chosen = baselines[baselines["site_id"].isin(site_ids)]
+    return chosen.groupby(["baseline", "lead_days"])[["nse", "kge"]].median().unstack(level=0)
+
+
+def format_table(scores: pd.DataFrame, baselines: pd.DataFrame | None = None) -> str:
+    """Median NSE and KGE per lead day: the model, persistence and (when given) climatology.
+
+    Ends with the sites whose lead-1 NSE is more than `LEAD1_TOLERANCE` below persistence.
+    """
     medians = median_by_lead(scores)
+    climatology = _climatology(baselines, list(scores["site_id"].unique()), medians.index)
     lines = [
         f"median over {scores['site_id'].nunique()} sites",
-        f"{'lead':>4}  {'NSE':>7}  {'persist':>7}  {'KGE':>7}  {'persist':>7}",
+        f"{'lead':>4} | {'NSE':>6} {'persist':>7} {'climat':>6} | {'KGE':>6} {'persist':>7} {'climat':>6}",
     ]
     for lead, row in medians.iterrows():
         lines.append(
-            f"{lead:>4}  {row['nse']:7.3f}  {row['persistence_nse']:7.3f}  {row['kge']:7.3f}  {row['persistence_kge']:7.3f}"
+            f"{lead:>4} | {row['nse']:6.3f} {row['persistence_nse']:7.3f} {climatology.loc[lead, 'nse']:6.3f} | "
+            f"{row['kge']:6.3f} {row['persistence_kge']:7.3f} {climatology.loc[lead, 'kge']:6.3f}"
         )
+    lead1 = scores[scores["lead_days"] == 1]
+    behind = lead1[lead1["nse"] < lead1["persistence_nse"] - LEAD1_TOLERANCE]
+    lines.append(
+        f"lead 1: {len(behind)} site(s) more than {LEAD1_TOLERANCE} NSE below persistence {list(behind['site_id'])}"
+    )
     return "\n".join(lines)
+
+
+def _climatology(baselines: pd.DataFrame | None, site_ids: list[str], leads: pd.Index) -> pd.DataFrame:
+    if baselines is None or "climatology_doy" not in set(baselines["baseline"]):
+        return pd.DataFrame({"nse": float("nan"), "kge": float("nan")}, index=leads)
+    medians = baseline_medians(baselines, site_ids)
+    return pd.DataFrame({metric: medians[(metric, "climatology_doy")] for metric in ("nse", "kge")}).reindex(leads)

@@ -83,7 +83,7 @@ def test_command_line_trains_chosen_sites_prints_the_table_and_bundles(demo_data
     result = run_main_train("--config", str(config_file), "--sites", "09900001,09900002", "--epochs", "1", "--output", str(output))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "member 1 epoch   1" in result.stdout and "validation median NSE" in result.stdout
-    assert "lead      NSE  persist      KGE  persist" in result.stdout
+    assert "lead |    NSE persist climat |    KGE persist climat" in result.stdout
     assert "median over 2 sites" in result.stdout
     bundle = load_bundle(output)
     assert sorted(bundle.scaler.site_flow_mean) == ["09900001", "09900002"]
