@@ -24,6 +24,11 @@ EVAPOTRANSPIRATION_RANGE_MM = (-10.0, 100.0)
 MAX_FLOW_M3S = 1.0e6
 
 
+def _temperature_field() -> pa.Field:
+    low, high = TEMPERATURE_RANGE_DEGC
+    return pa.Field(in_range={"min_value": low, "max_value": high}, nullable=True, description="degC")
+
+
 class MeteoFrame(pa.DataFrameModel):
     """Daily meteorology of one or more sites; every variable is optional per dataset."""
 
@@ -32,21 +37,9 @@ class MeteoFrame(pa.DataFrameModel):
     precipitation: Optional[Series[float]] = pa.Field(
         ge=0.0, le=MAX_DAILY_PRECIPITATION_MM, nullable=True, description="mm/day"
     )
-    temperature_max: Optional[Series[float]] = pa.Field(
-        in_range={"min_value": TEMPERATURE_RANGE_DEGC[0], "max_value": TEMPERATURE_RANGE_DEGC[1]},
-        nullable=True,
-        description="degC",
-    )
-    temperature_min: Optional[Series[float]] = pa.Field(
-        in_range={"min_value": TEMPERATURE_RANGE_DEGC[0], "max_value": TEMPERATURE_RANGE_DEGC[1]},
-        nullable=True,
-        description="degC",
-    )
-    temperature_mean: Optional[Series[float]] = pa.Field(
-        in_range={"min_value": TEMPERATURE_RANGE_DEGC[0], "max_value": TEMPERATURE_RANGE_DEGC[1]},
-        nullable=True,
-        description="degC",
-    )
+    temperature_max: Optional[Series[float]] = _temperature_field()
+    temperature_min: Optional[Series[float]] = _temperature_field()
+    temperature_mean: Optional[Series[float]] = _temperature_field()
     evapotranspiration: Optional[Series[float]] = pa.Field(
         in_range={"min_value": EVAPOTRANSPIRATION_RANGE_MM[0], "max_value": EVAPOTRANSPIRATION_RANGE_MM[1]},
         nullable=True,

@@ -18,6 +18,15 @@ from domain.requests import ISSUE_DATE_SCHEMA, SITE_ID_SCHEMA, forecast_query_sc
 from domain.responses import COMPONENT_SCHEMAS
 
 SWAGGER_ASSETS = Path(str(swagger_ui_path))
+# Error responses the handlers' docstrings refer to as #/components/responses/<name>.
+ERROR_RESPONSES = {
+    "InvalidRequest": "Missing, repeated, unknown, malformed or out-of-range parameter (the message names it)",
+    "UnknownSite": "The site is not forecast by the loaded model",
+    "InsufficientData": "Not enough observed flow or meteorology around the issue date",
+    "DataSourceFailed": "A data source failed or returned malformed data (the message names it)",
+    "ModelNotLoaded": "No model is loaded (run main_train.py, then restart the service)",
+    "UpstreamTimeout": "An upstream data source did not answer in time (the message names it)",
+}
 UI_PAGE = """<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -64,6 +73,7 @@ def build_openapi_spec(routes: list[tornado.web.URLSpec], max_forecast_days: int
     days_schema = forecast_query_schema(max_forecast_days)["properties"]["forecast_days"]
     spec["components"] = {
         "schemas": COMPONENT_SCHEMAS,
+        "responses": {name: _error_response(text) for name, text in ERROR_RESPONSES.items()},
         "parameters": {
             "SiteId": _query_parameter("site_id", SITE_ID_SCHEMA, required=True),
             "InfoSiteId": _query_parameter("site_id", SITE_ID_SCHEMA, required=False),
@@ -72,6 +82,13 @@ def build_openapi_spec(routes: list[tornado.web.URLSpec], max_forecast_days: int
         },
     }
     return spec
+
+
+def _error_response(description: str) -> dict:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
 
 
 def _query_parameter(name: str, schema: dict, required: bool) -> dict:

@@ -126,11 +126,7 @@ class HealthHandler(BaseHandler):
             content:
               application/json:
                 schema: {$ref: "#/components/schemas/Health"}
-          "503":
-            description: No model is loaded
-            content:
-              application/json:
-                schema: {$ref: "#/components/schemas/Error"}
+          "503": {$ref: "#/components/responses/ModelNotLoaded"}
         """
         self.write({"status": "ok", "model_version": self._service.predictor.version})
 
@@ -154,21 +150,9 @@ class InfoHandler(BaseHandler):
             content:
               application/json:
                 schema: {$ref: "#/components/schemas/Info"}
-          "400":
-            description: Malformed or unknown parameter
-            content:
-              application/json:
-                schema: {$ref: "#/components/schemas/Error"}
-          "404":
-            description: Unknown site
-            content:
-              application/json:
-                schema: {$ref: "#/components/schemas/Error"}
-          "503":
-            description: No site catalogue (the model was never trained)
-            content:
-              application/json:
-                schema: {$ref: "#/components/schemas/Error"}
+          "400": {$ref: "#/components/responses/InvalidRequest"}
+          "404": {$ref: "#/components/responses/UnknownSite"}
+          "503": {$ref: "#/components/responses/ModelNotLoaded"}
         """
         site_id = self.query(INFO_QUERY_SCHEMA).get("site_id")
         sites = await self.run_blocking(self._service.sites, site_id)
@@ -201,36 +185,12 @@ class ForecastHandler(BaseHandler):
             content:
               application/json:
                 schema: {$ref: "#/components/schemas/Forecast"}
-          "400":
-            description: Missing, malformed or out-of-range parameter (the message names it)
-            content:
-              application/json:
-                schema: {$ref: "#/components/schemas/Error"}
-          "404":
-            description: Unknown site
-            content:
-              application/json:
-                schema: {$ref: "#/components/schemas/Error"}
-          "422":
-            description: Not enough observed flow or meteorology to forecast
-            content:
-              application/json:
-                schema: {$ref: "#/components/schemas/Error"}
-          "502":
-            description: A data source failed (the message names it)
-            content:
-              application/json:
-                schema: {$ref: "#/components/schemas/Error"}
-          "503":
-            description: No model is loaded
-            content:
-              application/json:
-                schema: {$ref: "#/components/schemas/Error"}
-          "504":
-            description: An upstream data source timed out
-            content:
-              application/json:
-                schema: {$ref: "#/components/schemas/Error"}
+          "400": {$ref: "#/components/responses/InvalidRequest"}
+          "404": {$ref: "#/components/responses/UnknownSite"}
+          "422": {$ref: "#/components/responses/InsufficientData"}
+          "502": {$ref: "#/components/responses/DataSourceFailed"}
+          "503": {$ref: "#/components/responses/ModelNotLoaded"}
+          "504": {$ref: "#/components/responses/UpstreamTimeout"}
         """
         horizon = self._service.predictor.horizon
         query = self.query(forecast_query_schema(horizon))

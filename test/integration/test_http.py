@@ -146,6 +146,28 @@ def test_doc_page_and_spec_list_the_three_endpoints(api: RunningService) -> None
     assert {"200", "400", "404", "422", "502", "503", "504"} <= set(forecast_responses)
 
 
+def test_every_reference_in_the_spec_resolves(api: RunningService) -> None:
+    spec = api.get("/doc/swagger.json").json()
+
+    def references(node: object):
+        if isinstance(node, dict):
+            if "$ref" in node:
+                yield node["$ref"]
+            for value in node.values():
+                yield from references(value)
+        elif isinstance(node, list):
+            for value in node:
+                yield from references(value)
+
+    found = list(references(spec))
+    assert "#/components/responses/InvalidRequest" in found
+    for reference in found:
+        node = spec
+        for part in reference.removeprefix("#/").split("/"):
+            assert part in node, f"dangling {reference}"
+            node = node[part]
+
+
 def test_doc_assets_are_served_locally(api: RunningService) -> None:
     for asset in ("swagger-ui-bundle.js", "swagger-ui-standalone-preset.js", "swagger-ui.css"):
         response = api.get(f"/doc/static/{asset}")
