@@ -49,15 +49,21 @@ class StreamflowLSTM(nn.Module):
         self.head.bias.data[1] = 5.0
 
     def forward(
-        self, past: torch.Tensor, future: torch.Tensor, static: torch.Tensor, last_flow: torch.Tensor
+        self,
+        past: torch.Tensor,
+        future: torch.Tensor,
+        static: torch.Tensor,
+        last_flow: torch.Tensor,
+        issue_steps: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Forecast N consecutive issue days of B windows.
+        """Forecast N issue days of B windows.
 
         Args:
-            past: [B, seq_len + N - 1, n_past] past days; the last N are issue days.
+            past: [B, steps, n_past] past days.
             future: [B, N, horizon, n_future] forecast-day inputs of each issue day.
             static: [B, n_static] site attributes.
             last_flow: [B, N] site-standardised last observed flow at each issue day.
+            issue_steps: [N] positions of the issue days in `past`; default its last N days.
 
         Returns:
             [B, N, horizon] site-standardised flow on lead days 1..horizon.
@@ -66,7 +72,8 @@ class StreamflowLSTM(nn.Module):
         steps = past.shape[1]
         hindcast_in = torch.cat([past, static[:, None, :].expand(batch, steps, -1)], dim=-1)
         states, _ = self.hindcast(hindcast_in)
-        issue_states = self.dropout(states[:, steps - n_issue :])  # [B, N, hidden]
+        issue_states = states[:, steps - n_issue :] if issue_steps is None else states[:, issue_steps]
+        issue_states = self.dropout(issue_states)  # [B, N, hidden]
         h0, c0 = self.handoff(issue_states).reshape(batch * n_issue, 2, -1).unbind(dim=1)
         static_rep = static[:, None, None, :].expand(batch, n_issue, self.horizon, -1)
         forecast_in = torch.cat([future, static_rep], dim=-1).reshape(batch * n_issue, self.horizon, -1)

@@ -145,3 +145,23 @@ def test_forget_gate_bias_is_initialised_positive() -> None:
 
     for lstm in (model.hindcast, model.forecast):
         assert torch.all(lstm.bias_hh_l0[HIDDEN : 2 * HIDDEN] == 3.0)
+
+
+def test_a_subset_of_issue_days_gives_the_same_forecasts_as_the_full_pass() -> None:
+    # Training runs the forecast branch for sampled issue days only; it must equal the full pass there.
+    model = make_model().eval()
+    inputs = make_inputs(2, 6)
+    chosen = torch.tensor([0, 2, 5])
+    steps = inputs["past"].shape[1]
+
+    with torch.inference_mode():
+        full = model(**inputs)
+        subset = model(
+            inputs["past"],
+            inputs["future"][:, chosen],
+            inputs["static"],
+            inputs["last_flow"][:, chosen],
+            issue_steps=chosen + steps - 6,
+        )
+
+    torch.testing.assert_close(subset, full[:, chosen])
