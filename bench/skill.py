@@ -24,13 +24,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
-import os
 import resource
 import sys
 import time
 from pathlib import Path
 
 import pandas as pd
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -69,7 +69,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     """Command-line flags."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="local data directory")
-    parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench" / "results", help="per-site CSV output")
+    parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench" / "results", help="directory for the per-site CSV")
     parser.add_argument("--tuning", action="store_true", help="score the carved validation years, not the test")
     parser.add_argument(
         "--quick", action="store_true", help=f"CI variant: {QUICK_SITES} sites, 2 epochs, 1 member, small LSTM"
@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"per-site results: {per_site}")
     print(f"training {train_seconds / 60:.1f} min, training + evaluation {total_seconds / 60:.1f} min, "
-          f"peak memory {peak_mb:.0f} MB, {len(ensemble.members)} member(s), torch threads {os.cpu_count()}")
+          f"peak memory {peak_mb:.0f} MB, {len(ensemble.members)} member(s), torch threads {torch.get_num_threads()}")
     if baselines is not None:
         difference = check_persistence(scores, baselines)
         verdict = "OK" if difference <= PERSISTENCE_TOLERANCE else "FAILED"
