@@ -115,8 +115,8 @@ class TrainingConfig:
     test_start: dt.date
     test_end: dt.date
     epochs: int = 40
-    batch_size: int = 16
-    learning_rate: float = 2e-3
+    batch_size: int = 8
+    learning_rate: float = 4e-3
     patience: int = 10
     seed: int = 42
     ensemble_size: int = 5
