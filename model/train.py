@@ -21,6 +21,7 @@ LOGGER = logging.getLogger(__name__)
 # Issue days per window whose forecasts are trained on in each step (of ISSUE_DAYS_PER_WINDOW).
 ISSUE_DAYS_SAMPLED = 96
 
+
 @dataclasses.dataclass(frozen=True)
 class FitSettings:
     """Optimisation settings of one training run."""
