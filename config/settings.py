@@ -114,10 +114,10 @@ class TrainingConfig:
     validation_end: dt.date
     test_start: dt.date
     test_end: dt.date
-    epochs: int = 40
+    epochs: int = 60
     batch_size: int = 8
     learning_rate: float = 4e-3
-    patience: int = 10
+    patience: int = 15
     seed: int = 42
     ensemble_size: int = 5
 

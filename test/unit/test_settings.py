@@ -126,7 +126,7 @@ def test_defaults_apply_when_keys_are_absent(tmp_path: Path) -> None:
     config = load_config(write_raw(tmp_path, raw), {})
 
     assert config.server.port == 8888
-    assert config.training.epochs == 40
+    assert config.training.epochs == 60
     assert config.data.demo_dataset is False
     assert config.model.meteo_features == METEO_VARIABLES
     # Default paths are relative, so they too resolve against the config file's directory.
