@@ -1,7 +1,7 @@
 """Train the forecasting LSTM on the configured sites and write a model bundle.
 
 Reads flow and meteorology through the configured readers, trains an
-ensemble with early stopping on the validation period, scores the test period
+ensemble (with early stopping when a validation period is set), scores the test period
 (NSE and KGE per site and lead day, next to persistence), and writes the model
 bundle and the site catalogue atomically.
 """
@@ -47,7 +47,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--config", type=Path, default=Path(__file__).parent / "config.yaml", help="config file")
     parser.add_argument("--sites", help="comma-separated site ids (default: data.sites, or every site)")
-    parser.add_argument("--epochs", type=int, help="maximum epochs per ensemble member (training.epochs)")
+    parser.add_argument("--epochs", type=int, help="epochs per ensemble member, the maximum with early stopping (training.epochs)")
     parser.add_argument("--output", type=Path, help="directory for model bundles (paths.model_dir)")
     parser.add_argument(
         "--if-missing", action="store_true", help="do nothing when a current model bundle already exists"
@@ -79,9 +79,11 @@ def read_records(
     Raises:
         DataSourceError: A reader failed.
     """
-    start = min(training.train_start, training.validation_start, training.test_start)
-    start -= dt.timedelta(days=model.seq_len)
-    end = max(training.train_end, training.validation_end, training.test_end)
+    periods = [(training.train_start, training.train_end), (training.test_start, training.test_end)]
+    if training.has_validation:
+        periods.append((training.validation_start, training.validation_end))
+    start = min(first for first, _ in periods) - dt.timedelta(days=model.seq_len)
+    end = max(last for _, last in periods)
     end += dt.timedelta(days=model.max_forecast_days)
     records = []
     for site in tqdm(sites, desc="reading sites", unit="site", file=sys.stdout):
@@ -93,10 +95,13 @@ def read_records(
 
 def print_epoch(member: int, report: EpochReport) -> None:
     """One progress line per epoch."""
-    marker = " *" if report.best else ""
+    validation = (
+        "" if report.validation_score is None
+        else f"  validation median NSE {report.validation_score:.4f}{' *' if report.best else ''}"
+    )
     print(
-        f"member {member + 1} epoch {report.epoch:3d}  train loss {report.train_loss:.4f}  "
-        f"validation median NSE {report.validation_score:.4f}  ({report.seconds:.1f} s){marker}",
+        f"member {member + 1} epoch {report.epoch:3d}  train loss {report.train_loss:.4f}"
+        f"{validation}  ({report.seconds:.1f} s)",
         flush=True,
     )
 

@@ -1,8 +1,8 @@
 """Forecast skill on real rivers: the camels30 benchmark (or any local data directory).
 
 Protocol (fixed so results compare):
-- one model for all sites, trained on 1981-01-01..1995-12-31, the last three years of which are
-  carved out as the validation period for early stopping; tested on 1996-01-01..2014-12-31;
+- one model for all sites, trained on 1981-01-01..1995-12-31 (every day of it, for the fixed
+  number of epochs: no validation period is carved out); tested on 1996-01-01..2014-12-31;
 - a forecast issued on day t sees flow observed through t; meteorology through t+k is taken as
   known (a perfect meteorological forecast, as in hindcast studies);
 - NSE and KGE (2009) per site and lead k = 1..5 over test days where observation and forecast
@@ -11,9 +11,8 @@ Protocol (fixed so results compare):
 
 Model and training settings are the built-in defaults of `config/settings.py` (the defaults
 for real data, chosen with this benchmark); the features are the meteo variables the data
-directory has. `--tuning` scores on the carved validation years instead of
-the test period (training then stops early on the two years before them), for choosing settings
-without ever looking at the test period.
+directory has. `--tuning` trains the same way on 1981-1992 and scores 1993-1995 instead of the
+test period, for choosing settings without ever looking at the test period.
 
 Usage:
     .venv/bin/python bench/skill.py [--data-dir DIR] [--out DIR] [--tuning] [--quick]
@@ -45,18 +44,14 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_DIR = REPO_ROOT.parent / "shared" / "bench" / "camels30"
 PROTOCOL = {
     "train_start": dt.date(1981, 1, 1),
-    "train_end": dt.date(1992, 12, 31),
-    "validation_start": dt.date(1993, 1, 1),
-    "validation_end": dt.date(1995, 12, 31),
+    "train_end": dt.date(1995, 12, 31),
     "test_start": dt.date(1996, 1, 1),
     "test_end": dt.date(2014, 12, 31),
 }
-# Tuning never sees the test period: fit 1981-1990, stop early on 1991-1992, score 1993-1995.
+# Tuning never sees the test period: fit 1981-1992, score 1993-1995.
 TUNING = {
     **PROTOCOL,
-    "train_end": dt.date(1990, 12, 31),
-    "validation_start": dt.date(1991, 1, 1),
-    "validation_end": dt.date(1992, 12, 31),
+    "train_end": dt.date(1992, 12, 31),
     "test_start": dt.date(1993, 1, 1),
     "test_end": dt.date(1995, 12, 31),
 }
@@ -70,7 +65,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="local data directory")
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench" / "results", help="directory for the per-site CSV")
-    parser.add_argument("--tuning", action="store_true", help="score the carved validation years, not the test")
+    parser.add_argument("--tuning", action="store_true", help="train on 1981-1992 and score 1993-1995, not the test period")
     parser.add_argument(
         "--quick", action="store_true", help=f"CI variant: {QUICK_SITES} sites, 2 epochs, 1 member, small LSTM"
     )
@@ -104,9 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     sites = flow_reader.list_sites()[: QUICK_SITES if args.quick else None]
     print(f"{len(sites)} sites from {args.data_dir}; features {', '.join(model.meteo_features)}")
     print(
-        f"train {periods.train_start}..{periods.train_end}, validation {periods.validation_start}.."
-        f"{periods.validation_end}, scored {periods.test_start}..{periods.test_end}"
-        + (" (TUNING: validation years, not the test period)" if args.tuning else "")
+        f"train {periods.train_start}..{periods.train_end} ({periods.epochs} epochs, no early stopping), "
+        f"scored {periods.test_start}..{periods.test_end}"
+        + (" (TUNING: years before the test period)" if args.tuning else "")
     )
     print("meteorology over the lead days is the observed record: a perfect meteorological forecast")
     records = read_records(flow_reader, meteo_reader, sites, model, periods)

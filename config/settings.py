@@ -110,16 +110,26 @@ class TrainingConfig:
 
     train_start: dt.date
     train_end: dt.date
-    validation_start: dt.date
-    validation_end: dt.date
     test_start: dt.date
     test_end: dt.date
+    # With a validation period, training stops early once its score stops improving and keeps
+    # the best epoch; without one it runs `epochs` epochs and keeps the last, so every day up
+    # to train_end is trained on (the real-data default).
+    validation_start: dt.date | None = None
+    validation_end: dt.date | None = None
     epochs: int = 60
     batch_size: int = 8
-    learning_rate: float = 4e-3
+    learning_rate: float = 8e-3
     patience: int = 15
     seed: int = 42
-    ensemble_size: int = 5
+    ensemble_size: int = 4
+    # Loss weight of lead days 1, 2, ...; later lead days weigh 1.
+    lead_loss_weights: tuple[float, ...] = (3.0, 1.5)
+
+    @property
+    def has_validation(self) -> bool:
+        """Whether a validation period is set (early stopping)."""
+        return self.validation_start is not None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -260,14 +270,18 @@ def _convert(hint: Any, value: Any, key: str, base_dir: Path) -> Any:
     if origin is tuple:
         return _convert_tuple(typing.get_args(hint)[0], value, key, base_dir)
     if origin in (typing.Union, types.UnionType):
-        raise ConfigError(f"{key}: optional fields are not supported")
+        # `X | None`: YAML null, or an empty environment variable, means not set.
+        if value is None or (isinstance(value, _EnvValue) and not value.strip()):
+            return None
+        (inner,) = [arg for arg in typing.get_args(hint) if arg is not type(None)]
+        return _convert(inner, value, key, base_dir)
     scalar = _convert_scalar(hint, value, key)
     return _resolve(scalar, base_dir) if hint is Path else scalar
 
 
 def _convert_tuple(item_hint: Any, value: Any, key: str, base_dir: Path) -> tuple:
     if isinstance(value, _EnvValue):
-        items = [item.strip() for item in value.split(",") if item.strip()]
+        items = [_EnvValue(item.strip()) for item in value.split(",") if item.strip()]
     elif isinstance(value, (list, tuple)):
         items = list(value)
     elif value is None:
@@ -351,11 +365,23 @@ def _check_consistency(config: AppConfig) -> None:
     _check_upstream(config)
     if not 0.0 <= config.model.dropout < 1.0:
         raise ConfigError(f"model.dropout: must be in [0, 1), got {config.model.dropout}")
-    training = config.training
+    _check_training(config.training, config.model)
+
+
+def _check_training(training: TrainingConfig, model: ModelConfig) -> None:
+    if (training.validation_start is None) != (training.validation_end is None):
+        raise ConfigError("training.validation_start and training.validation_end: set both or neither")
     for name in ("train", "validation", "test"):
         start, end = getattr(training, f"{name}_start"), getattr(training, f"{name}_end")
-        if start > end:
+        if start is not None and start > end:
             raise ConfigError(f"training.{name}_start {start} is after training.{name}_end {end}")
+    if len(training.lead_loss_weights) > model.max_forecast_days:
+        raise ConfigError(
+            f"training.lead_loss_weights: {len(training.lead_loss_weights)} weights for "
+            f"{model.max_forecast_days} lead days (model.max_forecast_days)"
+        )
+    if any(weight <= 0 for weight in training.lead_loss_weights):
+        raise ConfigError(f"training.lead_loss_weights: must be positive, got {list(training.lead_loss_weights)}")
 
 
 def _check_upstream(config: AppConfig) -> None:

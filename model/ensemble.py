@@ -74,6 +74,7 @@ def train_ensemble(
         patience=training.patience,
         seq_len=model_config.seq_len,
         horizon=model_config.max_forecast_days,
+        lead_weights=training.lead_loss_weights,
     )
     validation = (training.validation_start, training.validation_end)
 
@@ -91,7 +92,7 @@ def train_ensemble(
                 model,
                 sites,
                 (training.train_start, training.train_end),
-                validate,
+                validate if training.has_validation else None,
                 settings,
                 seed,
                 on_epoch=lambda report, number=number: on_epoch(number, report),

@@ -32,29 +32,44 @@ class FitSettings:
     patience: int
     seq_len: int
     horizon: int
+    # Loss weight of lead days 1, 2, ...; later lead days weigh 1.
+    lead_weights: tuple[float, ...] = ()
+
+    def lead_weight_vector(self) -> torch.Tensor:
+        """[horizon] loss weight of each lead day."""
+        weights = torch.ones(self.horizon)
+        weights[: len(self.lead_weights)] = torch.tensor(self.lead_weights, dtype=torch.float32)
+        return weights
 
 
 @dataclasses.dataclass(frozen=True)
 class EpochReport:
-    """What one epoch achieved, for progress output."""
+    """What one epoch achieved, for progress output.
+
+    `validation_score` is None when training runs without a validation period; every epoch
+    is then `best`, since the last one is kept.
+    """
 
     epoch: int
     train_loss: float
-    validation_score: float
+    validation_score: float | None
     seconds: float
     best: bool
 
 
-def masked_mse(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Mean squared error over the targets that are not NaN.
+def masked_mse(prediction: torch.Tensor, target: torch.Tensor, lead_weights: torch.Tensor) -> torch.Tensor:
+    """Weighted mean squared error over the targets that are not NaN.
 
     On site-standardised flow this is the NSE loss: each site's squared errors
-    are divided by its flow variance.
+    are divided by its flow variance. Each error is weighted by its lead day's weight
+    (last dimension): short leads, where the last observation tells most, weigh more.
     """
     observed = ~torch.isnan(target)
+    weights = lead_weights.expand_as(target) * observed
     if not observed.any():
         return prediction.sum() * 0.0
-    return torch.mean((prediction[observed] - target[observed]) ** 2)
+    squared = torch.where(observed, prediction - torch.nan_to_num(target), 0.0) ** 2
+    return (squared * weights).sum() / weights.sum()
 
 
 def train_one_epoch(
@@ -73,6 +88,7 @@ def train_one_epoch(
     days carry nearly the same information.
     """
     model.train()
+    lead_weights = settings.lead_weight_vector()
     losses = []
     for batch in iter_batches(sites, plan, settings.seq_len, settings.horizon, period, settings.batch_size):
         chosen = torch.from_numpy(np.sort(rng.choice(ISSUE_DAYS_PER_WINDOW, ISSUE_DAYS_SAMPLED, replace=False)))
@@ -84,7 +100,7 @@ def train_one_epoch(
             batch.last_flow[:, chosen],
             issue_steps=chosen + settings.seq_len - 1,
         )
-        loss = masked_mse(prediction, batch.target[:, chosen])
+        loss = masked_mse(prediction, batch.target[:, chosen], lead_weights)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=1.0)
         optimizer.step()
@@ -96,26 +112,28 @@ def fit(
     model: StreamflowLSTM,
     sites: list[SiteTensors],
     train_period: tuple[dt.date, dt.date],
-    validate: Callable[[StreamflowLSTM], float],
+    validate: Callable[[StreamflowLSTM], float] | None,
     settings: FitSettings,
     seed: int,
     on_epoch: Callable[[EpochReport], None] = lambda report: None,
 ) -> StreamflowLSTM:
-    """Train with Adam and a cosine learning-rate schedule, keeping the best validation state.
+    """Train with Adam and a cosine learning-rate schedule.
 
-    Stops after `settings.patience` epochs without a better validation score.
+    With `validate`, keeps the state of the best validation epoch and stops after
+    `settings.patience` epochs without a better score; without it, runs every epoch and
+    keeps the last state (the schedule has then decayed the learning rate to a tenth).
 
     Args:
         model: Freshly initialised network.
         sites: Site arrays of every training site.
         train_period: First and last target day of training.
-        validate: Scores the model on the validation period; higher is better.
+        validate: Scores the model on the validation period, higher is better; None: no early stopping.
         settings: Optimisation settings.
         seed: Seeds window sampling.
         on_epoch: Called after every epoch (progress output).
 
     Returns:
-        The model holding the weights of its best validation epoch.
+        The model holding the weights of its best validation epoch, or of its last epoch.
     """
     rng = np.random.default_rng(seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.learning_rate)
@@ -128,6 +146,9 @@ def fit(
         plan = plan_windows(sites, *train_period, settings.seq_len, rng)
         train_loss = train_one_epoch(model, optimizer, sites, plan, settings, train_period, rng)
         schedule.step()
+        if validate is None:
+            on_epoch(EpochReport(epoch, train_loss, None, time.perf_counter() - began, best=True))
+            continue
         score = validate(model)
         improved = score > best_score
         if improved:
@@ -138,5 +159,6 @@ def fit(
         if stale >= settings.patience:
             LOGGER.info("early stop after epoch %d: no improvement for %d epochs", epoch, stale)
             break
-    model.load_state_dict(best_state)
+    if validate is not None:
+        model.load_state_dict(best_state)
     return model

@@ -94,3 +94,23 @@ def test_unknown_site_fails_with_a_message_not_a_traceback(demo_data_dir: Path, 
     result = run_main_train("--config", str(config_file), "--sites", "01234567")
     assert result.returncode == 1
     assert "01234567" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_without_a_validation_period_every_epoch_is_trained_and_scored_on_test(
+    demo_data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    training = {"validation_start": None, "validation_end": None, "epochs": 3, "patience": 1, "ensemble_size": 1}
+    config = load_config(write_config(tmp_path, {"data": {"data_dir": str(demo_data_dir)}, "training": training}), {})
+
+    bundle = train(config)
+
+    out = capsys.readouterr().out
+    assert [line.split("train loss")[0].strip() for line in out.splitlines() if "train loss" in line] == [
+        "member 1 epoch   1",
+        "member 1 epoch   2",
+        "member 1 epoch   3",
+    ]
+    assert "validation median NSE" not in out
+    assert bundle.config["training"]["validation_start"] is None
+    assert set(bundle.metrics["median_by_lead"]) == {"1", "2", "3", "4", "5"}
+    assert load_bundle(config.paths.model_dir).version == bundle.version

@@ -121,12 +121,16 @@ def test_defaults_apply_when_keys_are_absent(tmp_path: Path) -> None:
     del raw["paths"]
     del raw["server"]["port"]
     del raw["training"]["epochs"]
+    del raw["training"]["learning_rate"]
     del raw["data"]["demo_dataset"]
 
     config = load_config(write_raw(tmp_path, raw), {})
 
     assert config.server.port == 8888
     assert config.training.epochs == 60
+    assert config.training.learning_rate == 0.008
+    assert config.training.ensemble_size == 4
+    assert config.training.lead_loss_weights == (3.0, 1.5)
     assert config.data.demo_dataset is False
     assert config.model.meteo_features == METEO_VARIABLES
     # Default paths are relative, so they too resolve against the config file's directory.
@@ -278,3 +282,44 @@ def test_non_mapping_section_is_a_config_error(tmp_path: Path, section_value) ->
 def test_out_of_range_values_fail_fast(make_config, overrides: dict, key: str) -> None:
     with pytest.raises(ConfigError, match=key):
         make_config(**overrides)
+
+
+def test_validation_period_is_optional(tmp_path: Path) -> None:
+    raw = copy.deepcopy(BASE_CONFIG)
+    del raw["training"]["validation_start"], raw["training"]["validation_end"]
+
+    config = load_config(write_raw(tmp_path, raw), {})
+
+    assert config.training.validation_start is None and config.training.validation_end is None
+    assert config.training.has_validation is False
+
+
+def test_null_or_empty_validation_dates_mean_no_validation_period(make_config) -> None:
+    from_yaml = make_config(training={"validation_start": None, "validation_end": None})
+    from_env = make_config(
+        environ={"STREAMFLOW__TRAINING__VALIDATION_START": "", "STREAMFLOW__TRAINING__VALIDATION_END": " "}
+    )
+
+    assert not from_yaml.training.has_validation and not from_env.training.has_validation
+    assert make_config().training.has_validation
+
+
+def test_half_a_validation_period_is_rejected(make_config) -> None:
+    with pytest.raises(ConfigError, match="training.validation_start and training.validation_end: set both"):
+        make_config(training={"validation_end": None})
+
+
+def test_lead_loss_weights_from_yaml_and_environment(make_config) -> None:
+    assert make_config(training={"lead_loss_weights": [2, 1.5, 1.2]}).training.lead_loss_weights == (2.0, 1.5, 1.2)
+    from_env = make_config(environ={"STREAMFLOW__TRAINING__LEAD_LOSS_WEIGHTS": "4, 2"})
+    assert from_env.training.lead_loss_weights == (4.0, 2.0)
+    assert make_config(training={"lead_loss_weights": []}).training.lead_loss_weights == ()
+
+
+@pytest.mark.parametrize(
+    ("weights", "message"),
+    [([1, 1, 1, 1, 1, 1], "6 weights for 5 lead days"), ([2, 0], "must be positive"), ([-1], "must be positive")],
+)
+def test_bad_lead_loss_weights_are_rejected(make_config, weights: list, message: str) -> None:
+    with pytest.raises(ConfigError, match=f"training.lead_loss_weights: .*{message}"):
+        make_config(training={"lead_loss_weights": weights})

@@ -1,0 +1,53 @@
+"""Tests of model/train.py: the lead-weighted NSE-style loss."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from model.train import FitSettings, masked_mse
+
+
+def settings(lead_weights: tuple[float, ...], horizon: int = 3) -> FitSettings:
+    return FitSettings(
+        epochs=1, batch_size=1, learning_rate=0.1, patience=1, seq_len=10, horizon=horizon, lead_weights=lead_weights
+    )
+
+
+def test_weight_vector_pads_later_leads_with_one() -> None:
+    assert settings((3.0, 1.5), horizon=5).lead_weight_vector().tolist() == [3.0, 1.5, 1.0, 1.0, 1.0]
+    assert settings(()).lead_weight_vector().tolist() == [1.0, 1.0, 1.0]
+
+
+def test_equal_weights_give_the_mean_squared_error_over_observed_targets() -> None:
+    prediction = torch.tensor([[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]])
+    target = torch.tensor([[0.0, 2.0, float("nan")], [1.0, float("nan"), 3.0]])
+
+    loss = masked_mse(prediction, target, torch.ones(3))
+
+    assert loss.item() == pytest.approx((1 + 0 + 1 + 9) / 4)
+
+
+def test_lead_weights_scale_each_lead_days_errors() -> None:
+    prediction = torch.zeros(2, 3)
+    target = torch.tensor([[1.0, 1.0, 1.0], [2.0, float("nan"), 0.0]])
+
+    loss = masked_mse(prediction, target, torch.tensor([3.0, 1.5, 1.0]))
+
+    # Weighted mean: (3*1 + 1.5*1 + 1*1 + 3*4 + 1*0) / (3 + 1.5 + 1 + 3 + 1)
+    assert loss.item() == pytest.approx(17.5 / 9.5)
+
+
+def test_missing_targets_give_no_gradient_and_no_nan() -> None:
+    prediction = torch.zeros(1, 3, requires_grad=True)
+    target = torch.tensor([[float("nan"), 2.0, float("nan")]])
+
+    loss = masked_mse(prediction, target, torch.tensor([3.0, 1.0, 1.0]))
+    loss.backward()
+
+    assert loss.item() == pytest.approx(4.0)
+    assert prediction.grad.tolist() == [[0.0, -4.0, 0.0]]
+    all_missing = masked_mse(prediction, torch.full((1, 3), math.nan), torch.ones(3))
+    assert all_missing.item() == 0.0
