@@ -103,6 +103,11 @@ def main(argv: list[str] | None = None) -> int:
         f"scored {periods.test_start}..{periods.test_end}"
         + (" (TUNING: years before the test period)" if args.tuning else "")
     )
+    print(
+        f"settings: hidden {model.hidden_size}, dropout {model.dropout}, {model.seq_len}-day input, batch "
+        f"{periods.batch_size}, learning rate {periods.learning_rate}, lead loss weights "
+        f"{list(periods.lead_loss_weights)}, {periods.ensemble_size} member(s) from seed {periods.seed}"
+    )
     print("meteorology over the lead days is the observed record: a perfect meteorological forecast")
     records = read_records(flow_reader, meteo_reader, sites, model, periods)
     began = time.perf_counter()

@@ -25,6 +25,7 @@ def test_quick_benchmark_reproduces_persistence_baselines(tmp_path: Path) -> Non
     assert result.returncode == 0, result.stdout + result.stderr
     assert "persistence check against baselines.csv: OK" in result.stdout
     assert "perfect meteorological forecast" in result.stdout
+    assert "settings: hidden 16, dropout 0.1, 365-day input, batch 8" in result.stdout
     table = [line for line in result.stdout.splitlines() if line.strip().startswith(("1 |", "5 |"))]
     assert len(table) == 2
     per_site = pd.read_csv(tmp_path / "skill_per_site.csv", dtype={"site_id": str})
