@@ -32,3 +32,19 @@ def test_quick_benchmark_reproduces_persistence_baselines(tmp_path: Path) -> Non
     assert set(per_site["lead_days"]) == {1, 2, 3, 4, 5}
     assert per_site["site_id"].nunique() == 3
     assert per_site[["nse", "kge", "persistence_nse"]].notna().all().all()
+
+
+def test_tuning_variant_scores_the_years_before_the_test_period(tmp_path: Path) -> None:
+    data_dir = shared_dir_or_skip("bench", "camels30")
+    result = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "bench" / "skill.py"), "--quick", "--tuning", "--data-dir", str(data_dir), "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "train 1981-01-01..1992-12-31" in result.stdout
+    assert "scored 1993-01-01..1995-12-31 (TUNING" in result.stdout
+    assert "persistence check" not in result.stdout  # baselines.csv holds test-period scores only
+    per_site = pd.read_csv(tmp_path / "skill_tuning_per_site.csv", dtype={"site_id": str})
+    assert per_site["site_id"].nunique() == 3 and per_site["nse"].notna().all()
