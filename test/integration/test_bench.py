@@ -14,14 +14,18 @@ from test.support import REPO_ROOT, shared_dir_or_skip
 pytestmark = pytest.mark.slow
 
 
-def test_quick_benchmark_reproduces_persistence_baselines(tmp_path: Path) -> None:
+def run_quick_bench(out: Path, *flags: str) -> subprocess.CompletedProcess:
     data_dir = shared_dir_or_skip("bench", "camels30")
-    result = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "bench" / "skill.py"), "--quick", "--data-dir", str(data_dir), "--out", str(tmp_path)],
+    return subprocess.run(
+        [sys.executable, str(REPO_ROOT / "bench" / "skill.py"), "--quick", *flags, "--data-dir", str(data_dir), "--out", str(out)],
         capture_output=True,
         text=True,
         timeout=600,
     )
+
+
+def test_quick_benchmark_reproduces_persistence_baselines(tmp_path: Path) -> None:
+    result = run_quick_bench(tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "persistence check against baselines.csv: OK" in result.stdout
     assert "perfect meteorological forecast" in result.stdout
@@ -35,13 +39,7 @@ def test_quick_benchmark_reproduces_persistence_baselines(tmp_path: Path) -> Non
 
 
 def test_tuning_variant_scores_the_years_before_the_test_period(tmp_path: Path) -> None:
-    data_dir = shared_dir_or_skip("bench", "camels30")
-    result = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "bench" / "skill.py"), "--quick", "--tuning", "--data-dir", str(data_dir), "--out", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    result = run_quick_bench(tmp_path, "--tuning")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "train 1981-01-01..1992-12-31" in result.stdout
     assert "scored 1993-01-01..1995-12-31 (TUNING" in result.stdout
