@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from adapter.baselines import read_baselines  # noqa: E402
 from adapter.local_reader import LocalFlowReader, LocalMeteoReader  # noqa: E402
 from config.settings import METEO_VARIABLES, ModelConfig, TrainingConfig  # noqa: E402
+from domain.errors import StreamflowError  # noqa: E402
 from main_train import print_epoch, read_records  # noqa: E402
 from model.ensemble import train_ensemble  # noqa: E402
 from model.evaluate import baseline_medians, format_table, median_by_lead  # noqa: E402
@@ -92,7 +93,7 @@ def check_persistence(scores: pd.DataFrame, baselines: pd.DataFrame) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the benchmark; returns 1 when the persistence check fails."""
+    """Run the benchmark; returns 1 when the data do not cover the protocol or the persistence check fails."""
     args = parse_args(sys.argv[1:] if argv is None else argv)
     model, periods = benchmark_settings(args)
     flow_reader, meteo_reader = LocalFlowReader(args.data_dir), LocalMeteoReader(args.data_dir)
@@ -109,9 +110,14 @@ def main(argv: list[str] | None = None) -> int:
         f"{list(periods.lead_loss_weights)}, {periods.ensemble_size} member(s) from seed {periods.seed}"
     )
     print("meteorology over the lead days is the observed record: a perfect meteorological forecast")
-    records = read_records(flow_reader, meteo_reader, sites, model, periods)
-    began = time.perf_counter()
-    ensemble = train_ensemble(records, model, periods, on_epoch=print_epoch)
+    try:
+        records = read_records(flow_reader, meteo_reader, sites, model, periods)
+        began = time.perf_counter()
+        ensemble = train_ensemble(records, model, periods, on_epoch=print_epoch)
+    except StreamflowError as exc:
+        print(f"benchmark failed: {exc} (the protocol needs records over "
+              f"{periods.train_start}..{periods.test_end})", file=sys.stderr)
+        return 1
     train_seconds = time.perf_counter() - began
     scores = ensemble.score(records, periods.test_start, periods.test_end)
     total_seconds = time.perf_counter() - began

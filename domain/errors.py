@@ -27,7 +27,7 @@ class UnknownSiteError(StreamflowError):
 
 
 class InsufficientDataError(StreamflowError):
-    """Not enough observed flow or meteorology to make the forecast."""
+    """Not enough observed flow or meteorology to make the forecast, or to train on."""
 
     status = 422
     code = "insufficient_data"

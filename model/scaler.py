@@ -16,6 +16,7 @@ import datetime as dt
 
 import numpy as np
 
+from domain.errors import InsufficientDataError
 from model.site_data import SiteSeries
 
 # mm/day added before the log, so zero flow stays finite.
@@ -55,7 +56,7 @@ class FeatureScaler:
             The fitted scaler.
 
         Raises:
-            ValueError: A site has no observed flow in the period.
+            InsufficientDataError: A site has no observed flow in the period.
         """
         periods = [_slice(record, start, end) for record in records]
         meteo = np.concatenate([meteo for meteo, _ in periods])
@@ -64,7 +65,7 @@ class FeatureScaler:
         for record, (site_meteo, site_flow) in zip(records, periods):
             site_id = record.site.site_id
             if np.isnan(site_flow).all():
-                raise ValueError(f"site {site_id} has no observed flow between {start} and {end}")
+                raise InsufficientDataError(f"site {site_id} has no observed flow between {start} and {end}")
             flow_mean[site_id] = float(np.nanmean(site_flow))
             flow_std[site_id] = float(max(np.nanstd(site_flow), MIN_STD))
             statics[site_id] = site_signatures(record, site_meteo, site_flow, features)

@@ -14,8 +14,8 @@ from test.support import REPO_ROOT, shared_dir_or_skip
 pytestmark = pytest.mark.slow
 
 
-def run_quick_bench(out: Path, *flags: str) -> subprocess.CompletedProcess:
-    data_dir = shared_dir_or_skip("bench", "camels30")
+def run_quick_bench(out: Path, *flags: str, data_dir: Path | None = None) -> subprocess.CompletedProcess:
+    data_dir = data_dir or shared_dir_or_skip("bench", "camels30")
     return subprocess.run(
         [sys.executable, str(REPO_ROOT / "bench" / "skill.py"), "--quick", *flags, "--data-dir", str(data_dir), "--out", str(out)],
         capture_output=True,
@@ -46,3 +46,10 @@ def test_tuning_variant_scores_the_years_before_the_test_period(tmp_path: Path) 
     assert "persistence check" not in result.stdout  # baselines.csv holds test-period scores only
     per_site = pd.read_csv(tmp_path / "skill_tuning_per_site.csv", dtype={"site_id": str})
     assert per_site["site_id"].nunique() == 3 and per_site["nse"].notna().all()
+
+
+def test_a_directory_that_misses_the_protocol_years_fails_with_a_message(demo_data_dir: Path, tmp_path: Path) -> None:
+    result = run_quick_bench(tmp_path, data_dir=demo_data_dir)  # the demo record starts in 2009
+    assert result.returncode == 1
+    assert "benchmark failed: site 09900001 has no observed flow between 1981-01-01 and 1995-12-31" in result.stderr
+    assert "Traceback" not in result.stderr

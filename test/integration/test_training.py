@@ -114,3 +114,11 @@ def test_without_a_validation_period_every_epoch_is_trained_and_scored_on_test(
     assert bundle.config["training"]["validation_start"] is None
     assert set(bundle.metrics["median_by_lead"]) == {"1", "2", "3", "4", "5"}
     assert load_bundle(config.paths.model_dir).version == bundle.version
+
+
+def test_a_training_period_without_flow_fails_with_a_message_not_a_traceback(demo_data_dir: Path, tmp_path: Path) -> None:
+    overrides = {"data": {"data_dir": str(demo_data_dir)}, "training": {"train_start": "1990-01-01", "train_end": "1995-12-31"}}
+    result = run_main_train("--config", str(write_config(tmp_path, overrides)))
+    assert result.returncode == 1
+    assert "training failed: site 09900001 has no observed flow between 1990-01-01 and 1995-12-31" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from domain.errors import InsufficientDataError
 from domain.site import Site
 from model.scaler import LOG_FLOW_OFFSET, FeatureScaler
 from model.site_data import SiteSeries, build_site_series, m3s_to_mm_per_day, mm_per_day_to_m3s
@@ -208,7 +209,7 @@ def test_fit_names_a_site_without_flow_in_the_period() -> None:
     flow = np.concatenate([np.full(31, np.nan), np.ones(N_DAYS - 31)])  # flow only after January
     records = [make_record("01234567", seed=1), make_record("00000042", flow=flow)]
 
-    with pytest.raises(ValueError, match="00000042"):
+    with pytest.raises(InsufficientDataError, match="00000042"):
         FeatureScaler.fit(records, FEATURES, TRAIN_START, TRAIN_END)
 
 
