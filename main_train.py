@@ -35,6 +35,7 @@ from model.ensemble import TrainedEnsemble, data_fingerprint, train_ensemble
 from model.evaluate import format_table, median_by_lead
 from model.site_data import SiteSeries, build_site_series
 from model.train import EpochReport
+from utils.allocator import keep_freed_memory
 
 LOGGER = logging.getLogger(__name__)
 
@@ -180,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.if_missing and (config.paths.model_dir / CURRENT_LINK).exists() and config.paths.site_db.exists():
         print(f"a model bundle exists in {config.paths.model_dir}; skipping training (--if-missing)")
         return 0
+    keep_freed_memory()
     try:
         train(config)
     except StreamflowError as exc:

@@ -40,6 +40,7 @@ from domain.errors import StreamflowError  # noqa: E402
 from main_train import print_epoch, read_records  # noqa: E402
 from model.ensemble import train_ensemble  # noqa: E402
 from model.evaluate import baseline_medians, format_table, median_by_lead  # noqa: E402
+from utils.allocator import keep_freed_memory  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_DIR = REPO_ROOT.parent / "shared" / "bench" / "camels30"
@@ -95,6 +96,7 @@ def check_persistence(scores: pd.DataFrame, baselines: pd.DataFrame) -> float:
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; returns 1 when the data do not cover the protocol or the persistence check fails."""
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    keep_freed_memory()
     model, periods = benchmark_settings(args)
     flow_reader, meteo_reader = LocalFlowReader(args.data_dir), LocalMeteoReader(args.data_dir)
     sites = flow_reader.list_sites()[: QUICK_SITES if args.quick else None]
