@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import os
 import re
 import types
 import typing
@@ -335,7 +336,8 @@ def _parse_bool(text: str) -> bool:
 
 
 def _resolve(path: Path, base_dir: Path) -> Path:
-    return path if path.is_absolute() else base_dir / path
+    # normpath folds "a/../b", so messages and logs show the real place (symlinks are kept).
+    return path if path.is_absolute() else Path(os.path.normpath(base_dir / path))
 
 
 def _check_consistency(config: AppConfig) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,7 @@ from adapter.site_catalogue import SiteCatalogue
 from config.settings import AppConfig, load_config
 from main_train import train
 from model.bundle import CURRENT_LINK, METADATA_FILE, WEIGHTS_FILE, load_bundle
-from test.support import REPO_ROOT, write_config
+from test.support import REPO_ROOT, shared_dir_or_skip, write_config
 
 pytestmark = pytest.mark.slow
 
@@ -88,6 +89,24 @@ def test_command_line_trains_chosen_sites_prints_the_table_and_bundles(demo_data
     bundle = load_bundle(output)
     assert sorted(bundle.scaler.site_flow_mean) == ["09900001", "09900002"]
 
+
+
+def test_camels30_config_trains_real_rivers_and_prints_the_benchmark_table(tmp_path: Path) -> None:
+    shared_dir_or_skip("bench", "camels30")
+    environment = {**os.environ, "STREAMFLOW__PATHS__SITE_DB": str(tmp_path / "sites.sqlite")}
+    environment["STREAMFLOW__TRAINING__ENSEMBLE_SIZE"] = "1"
+    result = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "main_train.py"), "--config", str(REPO_ROOT / "config" / "camels30.yaml"),
+         "--sites", "01054200,12040500", "--epochs", "1", "--output", str(tmp_path / "models")],
+        capture_output=True, text=True, timeout=600, env=environment,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "validation median NSE" not in result.stdout  # the real-data default: no validation period
+    lead_one = next(line for line in result.stdout.splitlines() if line.strip().startswith("1 |"))
+    assert "nan" not in lead_one  # the climatology columns come from the directory's baselines.csv
+    bundle = load_bundle(tmp_path / "models")
+    assert bundle.config["training"]["lead_loss_weights"] == [3.0, 1.5]
+    assert sorted(bundle.scaler.site_flow_mean) == ["01054200", "12040500"]
 
 def test_unknown_site_fails_with_a_message_not_a_traceback(demo_data_dir: Path, tmp_path: Path) -> None:
     config_file = write_config(tmp_path, {"data": {"data_dir": str(demo_data_dir)}})

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from config.settings import METEO_VARIABLES, ConfigError, load_config
+from config.settings import METEO_VARIABLES, ConfigError, ModelConfig, TrainingConfig, load_config
 from test.support import BASE_CONFIG, REPO_ROOT, write_config
 
 
@@ -47,6 +47,22 @@ def test_repo_config_yaml_loads_with_documented_values() -> None:
     assert config.paths.model_dir == REPO_ROOT / "resources" / "models"
     assert config.paths.site_db == REPO_ROOT / "resources" / "sites.sqlite"
 
+
+
+def test_camels30_config_leaves_the_model_and_training_keys_at_the_real_data_defaults() -> None:
+    config = load_config(REPO_ROOT / "config" / "camels30.yaml", environ={})
+
+    assert config.data.data_dir == REPO_ROOT.parent / "shared" / "bench" / "camels30"
+    assert config.data.demo_dataset is False
+    assert config.model == ModelConfig(meteo_features=("precipitation", "temperature_mean", "evapotranspiration"))
+    periods = {"train_start": dt.date(1981, 1, 1), "train_end": dt.date(1995, 12, 31)}
+    periods |= {"test_start": dt.date(1996, 1, 1), "test_end": dt.date(2014, 12, 31)}
+    assert config.training == TrainingConfig(**periods)
+    assert not config.training.has_validation
+    # Its artifacts stay apart from the demo's, in ignored paths.
+    assert config.paths.model_dir == REPO_ROOT / "resources" / "models" / "camels30"
+    assert config.paths.site_db == REPO_ROOT / "resources" / "camels30-sites.sqlite"
+    assert config.upstream.cache_dir == REPO_ROOT / "resources" / "cache"
 
 def test_env_port_is_cast_to_int(make_config) -> None:
     config = make_config(environ={"STREAMFLOW__SERVER__PORT": "9000"})
