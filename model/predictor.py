@@ -100,7 +100,9 @@ class Predictor:
         ahead = record.meteo[issue + 1 : issue + 1 + self.horizon]
         if len(ahead) < self.horizon or np.isnan(ahead).any():
             raise InsufficientDataError(
-                f"the meteorological forecast for the {self.horizon} days after {issue_date} is incomplete"
+                f"the meteorological forecast for the {self.horizon} days after {issue_date} is incomplete "
+                f"(the model reads all {self.horizon} lead days, however few are asked for; "
+                "an earlier issue_date gives a hindcast)"
             )
         recent = record.flow_mm[max(issue - MAX_FLOW_STALENESS_DAYS, 0) : issue + 1]
         if np.isnan(recent).all():
