@@ -1,4 +1,4 @@
-"""The skill benchmark runs end to end (CI variant: 3 sites, 2 epochs) and checks its own scoring."""
+"""The benchmarks run end to end: skill (CI variant: 3 sites, 2 epochs, checking its own scoring) and service load."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from test.support import REPO_ROOT, shared_dir_or_skip
+from config.settings import AppConfig
+from test.support import REPO_ROOT, shared_dir_or_skip, write_config
 
 pytestmark = pytest.mark.slow
 
@@ -52,4 +53,28 @@ def test_a_directory_that_misses_the_protocol_years_fails_with_a_message(demo_da
     result = run_quick_bench(tmp_path, data_dir=demo_data_dir)  # the demo record starts in 2009
     assert result.returncode == 1
     assert "benchmark failed: site 09900001 has no observed flow between 1981-01-01 and 1995-12-31" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def run_load_bench(config_file: Path, *flags: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(REPO_ROOT / "bench" / "load.py"), "--config", str(config_file), *flags],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_load_benchmark_serves_every_request_and_prints_latencies(trained_config: AppConfig) -> None:
+    result = run_load_bench(trained_config.paths.model_dir.parent / "config.yaml", "--requests", "24", "--concurrency", "4")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "24 GET /forecast requests (4 sites, forecasts and hindcasts alternating) from 4 client threads" in result.stdout
+    assert "latency ms: p50" in result.stdout
+    assert "answers {200: 24}" in result.stdout
+
+
+def test_load_benchmark_without_a_model_says_to_train_first(demo_data_dir: Path, tmp_path: Path) -> None:
+    result = run_load_bench(write_config(tmp_path, {"data": {"data_dir": str(demo_data_dir)}}), "--requests", "5")
+    assert result.returncode == 1
+    assert "load test failed: /healthCheck answered 503" in result.stderr and "run main_train.py" in result.stderr
     assert "Traceback" not in result.stderr
