@@ -1,4 +1,4 @@
-"""deploy/deploy.py against moto's in-memory ECS, ECR and EC2: rollouts and stack parameters.
+"""utils/deploy.py against moto's in-memory ECS, ECR and EC2: rollouts and stack parameters.
 
 CloudFormation calls are checked with botocore's Stubber: moto's CloudFormation emulation is lossy
 (cfn-lint checks the template itself).
@@ -16,7 +16,7 @@ import pytest
 from botocore.stub import ANY, Stubber
 from moto import mock_aws
 
-from deploy.deploy import (
+from utils.deploy import (
     DeployError,
     commit_tag,
     deploy_stack,

@@ -1,4 +1,4 @@
-"""deploy/fargate.yaml: cfn-lint, plus the limits and cross-file agreements cfn-lint does not check."""
+"""resources/deploy/fargate.yaml: cfn-lint, plus the limits and cross-file agreements cfn-lint does not check."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import yaml
 from config.settings import load_config
 from test.support import REPO_ROOT
 
-TEMPLATES = sorted((REPO_ROOT / "deploy").glob("*.yaml"))
+TEMPLATES = sorted((REPO_ROOT / "resources" / "deploy").glob("*.yaml"))
 
 
 class CfnLoader(yaml.SafeLoader):
@@ -33,7 +33,7 @@ CfnLoader.add_multi_constructor("!", _construct_tag)
 
 @pytest.fixture(scope="module")
 def resources() -> dict:
-    template = yaml.load((REPO_ROOT / "deploy" / "fargate.yaml").read_text(encoding="utf-8"), Loader=CfnLoader)
+    template = yaml.load((REPO_ROOT / "resources" / "deploy" / "fargate.yaml").read_text(encoding="utf-8"), Loader=CfnLoader)
     return template["Resources"]
 
 

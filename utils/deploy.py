@@ -1,9 +1,9 @@
 """Create the Fargate stack, and build, push and roll out the service image.
 
-    python deploy/deploy.py stack --stack streamflow VpcId=vpc-... LoadBalancerSubnetIds=subnet-a,subnet-b ...
-    python deploy/deploy.py release --stack streamflow
+    python utils/deploy.py stack --stack streamflow VpcId=vpc-... LoadBalancerSubnetIds=subnet-a,subnet-b ...
+    python utils/deploy.py release --stack streamflow
 
-`stack` creates or updates `deploy/fargate.yaml`. Parameters not given keep their previous
+`stack` creates or updates the stack of `resources/deploy/fargate.yaml`. Parameters not given keep their previous
 values, and `ImageTag` always follows the image the service runs, so an infrastructure change
 never rolls the service back to an older image. `release` builds the image for linux/amd64,
 tags it with the git commit, pushes it to the stack's ECR repository, registers a new revision
@@ -26,7 +26,7 @@ import boto3
 from botocore.exceptions import ClientError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-TEMPLATE = Path(__file__).resolve().parent / "fargate.yaml"
+TEMPLATE = REPO_ROOT / "resources" / "deploy" / "fargate.yaml"
 # What describe_task_definition returns that register_task_definition accepts back.
 REGISTER_FIELDS = (
     "family",
@@ -119,7 +119,7 @@ def stack_parameters(
 
 
 def apply_stack(cloudformation, stack: str, parameters: list[dict[str, object]], create: bool) -> None:
-    """Create or update the stack from deploy/fargate.yaml and wait for the result."""
+    """Create or update the stack from resources/deploy/fargate.yaml and wait for the result."""
     request = {
         "StackName": stack,
         "TemplateBody": TEMPLATE.read_text(encoding="utf-8"),
