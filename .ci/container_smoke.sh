@@ -179,6 +179,15 @@ image_healthcheck_passes() {
     "$engine" exec "$NAME" sh -c "$command"
 }
 
+# The build context is an allowlist (.dockerignore): tests, benchmarks, git history and the
+# operator's deploy script (which needs boto3) stay out of the image.
+only_service_files_in_image() {
+    local extra
+    extra="$("$engine" exec "$NAME" sh -c 'ls -d /app/utils/deploy.py /app/test /app/bench /app/.git 2>/dev/null; true')" || return 1
+    echo "in /app but not the service's: ${extra:-nothing}"
+    [ -z "$extra" ]
+}
+
 # stop sends SIGTERM, then SIGKILL after 20 s; exit 0 means the service drained and returned.
 sigterm_exits_0() {
     "$engine" stop -t 20 "$NAME" >/dev/null 2>>"$WORK/run.log"
@@ -203,6 +212,7 @@ check "/healthCheck answers 200" healthy
 check "/forecast gives 5 finite non-negative flows" forecast_is_sane
 check "runs as non-root" runs_as_non_root
 check "image HEALTHCHECK passes" image_healthcheck_passes
+check "image holds only the service's files" only_service_files_in_image
 check "SIGTERM exits 0" sigterm_exits_0
 check "SIGTERM during start-up is not ignored" sigterm_during_startup_is_not_ignored
 if [ "$failed" -gt 0 ]; then

@@ -1,7 +1,8 @@
 """Feature scaling fitted on the training period only, saved as readable JSON.
 
 Three kinds of statistics:
-- meteorology: pooled mean and standard deviation per variable;
+- meteorology: pooled mean and standard deviation per variable (of the square root of
+  precipitation, see `ROOT_SCALED`);
 - flow: per-site mean and standard deviation of mm/day flow (the model predicts
   flow standardised per site, so a squared error is an NSE-style loss), and the
   pooled mean/std of log flow used as the flow input;
@@ -24,6 +25,11 @@ LOG_FLOW_OFFSET = 0.01
 # Guards divisions by a zero spread (constant features, dry sites, one site).
 MIN_STD = 1e-3
 ZERO_FLOW_MM = 0.005
+# Meteo variables standardised after a square root. Daily precipitation is zero on many days and
+# has rare extremes far out in its tail; the root compresses them. On the camels30 tuning split it
+# raised the lead-1 median NSE (+0.006 over three single members, +0.013 for their ensemble) and
+# left later leads within seed noise.
+ROOT_SCALED = ("precipitation",)
 
 
 @dataclasses.dataclass
@@ -41,6 +47,8 @@ class FeatureScaler:
     static_mean: np.ndarray
     static_std: np.ndarray
     site_static: dict[str, np.ndarray]
+    # Meteo variables scaled by their square root; bundles trained before this existed have none.
+    root_scaled: tuple[str, ...] = ()
 
     @classmethod
     def fit(cls, records: list[SiteSeries], features: tuple[str, ...], start: dt.date, end: dt.date) -> FeatureScaler:
@@ -58,8 +66,9 @@ class FeatureScaler:
         Raises:
             InsufficientDataError: A site has no observed flow in the period.
         """
+        root_scaled = tuple(name for name in features if name in ROOT_SCALED)
         periods = [_slice(record, start, end) for record in records]
-        meteo = np.concatenate([meteo for meteo, _ in periods])
+        meteo = _root(np.concatenate([meteo for meteo, _ in periods]), features, root_scaled)
         log_flow = np.log(np.concatenate([flow for _, flow in periods]) + LOG_FLOW_OFFSET)
         flow_mean, flow_std, statics = {}, {}, {}
         for record, (site_meteo, site_flow) in zip(records, periods):
@@ -83,11 +92,13 @@ class FeatureScaler:
             static_mean=table.mean(axis=0),
             static_std=np.maximum(table.std(axis=0), MIN_STD),
             site_static={site: np.array([values[name] for name in names]) for site, values in statics.items()},
+            root_scaled=root_scaled,
         )
 
     def scale_meteo(self, meteo: np.ndarray) -> np.ndarray:
         """Standardise [days, n_features] meteorology; missing values become the mean (0)."""
-        return np.nan_to_num((meteo - self.meteo_mean) / self.meteo_std).astype(np.float32)
+        transformed = _root(meteo, self.features, self.root_scaled)
+        return np.nan_to_num((transformed - self.meteo_mean) / self.meteo_std).astype(np.float32)
 
     def scale_flow_input(self, flow_mm: np.ndarray) -> np.ndarray:
         """Standardised log flow for the model input; NaN stays NaN (masked later)."""
@@ -123,6 +134,7 @@ class FeatureScaler:
             "static_mean": self.static_mean.tolist(),
             "static_std": self.static_std.tolist(),
             "site_static": {site: values.tolist() for site, values in self.site_static.items()},
+            "root_scaled": list(self.root_scaled),
         }
 
     @classmethod
@@ -140,7 +152,19 @@ class FeatureScaler:
             static_mean=np.array(data["static_mean"]),
             static_std=np.array(data["static_std"]),
             site_static={site: np.array(values) for site, values in data["site_static"].items()},
+            root_scaled=tuple(data.get("root_scaled", ())),
         )
+
+
+def _root(meteo: np.ndarray, features: tuple[str, ...], names: tuple[str, ...]) -> np.ndarray:
+    """A copy of [days, n_features] `meteo` with the columns `names` replaced by their square root."""
+    if not names:
+        return meteo
+    out = np.array(meteo, copy=True)
+    for name in names:
+        column = features.index(name)
+        out[:, column] = np.sqrt(np.maximum(out[:, column], 0.0))
+    return out
 
 
 def _slice(record: SiteSeries, start: dt.date, end: dt.date) -> tuple[np.ndarray, np.ndarray]:

@@ -75,6 +75,7 @@ def test_meteo_statistics_pool_the_training_days_of_all_sites(records) -> None:
     scaler = fit(records)
 
     pooled = np.concatenate([record.meteo[:31] for record in records]).astype(np.float64)
+    pooled[:, 0] = np.sqrt(pooled[:, 0])  # precipitation is standardised after a square root
     np.testing.assert_allclose(scaler.meteo_mean, pooled.mean(axis=0), rtol=1e-6)
     np.testing.assert_allclose(scaler.meteo_std, pooled.std(axis=0), rtol=1e-6)
     assert scaler.features == FEATURES
@@ -155,7 +156,10 @@ def test_flow_standardisation_round_trip(records) -> None:
 
 def test_scale_meteo_maps_missing_values_to_zero(records) -> None:
     scaler = fit(records)
-    meteo = np.array([[np.nan, 1.0, np.nan], scaler.meteo_mean], dtype=np.float32)
+    # Row 2 is the training mean in model space (precipitation is rooted before standardising).
+    at_mean = scaler.meteo_mean.copy()
+    at_mean[0] **= 2
+    meteo = np.array([[np.nan, 1.0, np.nan], at_mean], dtype=np.float32)
 
     scaled = scaler.scale_meteo(meteo)
 
@@ -163,6 +167,32 @@ def test_scale_meteo_maps_missing_values_to_zero(records) -> None:
     assert scaled[0, 0] == 0.0 and scaled[0, 2] == 0.0
     assert scaled[0, 1] == pytest.approx((1.0 - scaler.meteo_mean[1]) / scaler.meteo_std[1], rel=1e-5)
     np.testing.assert_allclose(scaled[1], 0.0, atol=1e-5)
+
+
+def test_precipitation_is_standardised_after_a_square_root(records) -> None:
+    scaler = fit(records)
+    meteo = np.array([[4.0, 1.0, 1.0], [0.0, 1.0, 1.0]], dtype=np.float32)
+
+    scaled = scaler.scale_meteo(meteo)
+
+    assert scaler.root_scaled == ("precipitation",)
+    assert scaled[0, 0] == pytest.approx((2.0 - scaler.meteo_mean[0]) / scaler.meteo_std[0], rel=1e-5)
+    assert scaled[1, 0] == pytest.approx(-scaler.meteo_mean[0] / scaler.meteo_std[0], rel=1e-5)
+    # Temperature is not rooted.
+    assert scaled[0, 1] == pytest.approx((1.0 - scaler.meteo_mean[1]) / scaler.meteo_std[1], rel=1e-5)
+    assert records[0].meteo[0, 0] != np.sqrt(records[0].meteo[0, 0])  # the record itself is not changed
+
+
+def test_scaler_saved_before_root_scaling_existed_scales_raw_precipitation(records) -> None:
+    # Bundles trained before precipitation was rooted keep scaling it the way they were trained.
+    saved = fit(records).to_dict()
+    del saved["root_scaled"]
+
+    loaded = FeatureScaler.from_dict(saved)
+    scaled = loaded.scale_meteo(np.array([[4.0, 1.0, 1.0]], dtype=np.float32))
+
+    assert loaded.root_scaled == ()
+    assert scaled[0, 0] == pytest.approx((4.0 - loaded.meteo_mean[0]) / loaded.meteo_std[0], rel=1e-5)
 
 
 def test_scale_flow_input_keeps_missing_days_missing(records) -> None:
