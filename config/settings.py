@@ -103,6 +103,11 @@ class ModelConfig:
     # Defaults below and in TrainingConfig are the settings chosen on the camels30 benchmark.
     hidden_size: int = 128
     dropout: float = 0.1
+    # Meteo features standardised after a square root (those not in meteo_features are ignored).
+    # Daily precipitation is zero on many days with rare extremes far out in its tail; the root
+    # compresses them. On the camels30 tuning split it raised the lead-1 median NSE (+0.006 over
+    # three single members, +0.013 for their ensemble), later leads within seed noise.
+    sqrt_features: tuple[str, ...] = ("precipitation",)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -341,11 +346,10 @@ def _resolve(path: Path, base_dir: Path) -> Path:
 
 
 def _check_consistency(config: AppConfig) -> None:
-    unknown = sorted(set(config.model.meteo_features) - set(METEO_VARIABLES))
-    if unknown:
-        raise ConfigError(
-            f"model.meteo_features: unknown variable {unknown[0]} (known: {', '.join(METEO_VARIABLES)})"
-        )
+    for key in ("meteo_features", "sqrt_features"):
+        unknown = sorted(set(getattr(config.model, key)) - set(METEO_VARIABLES))
+        if unknown:
+            raise ConfigError(f"model.{key}: unknown variable {unknown[0]} (known: {', '.join(METEO_VARIABLES)})")
     if not 1 <= config.server.port <= 65535:
         raise ConfigError(f"server.port: must be in 1..65535, got {config.server.port}")
     positive = {

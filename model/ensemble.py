@@ -56,7 +56,9 @@ def train_ensemble(
     Returns:
         The trained ensemble.
     """
-    scaler = FeatureScaler.fit(records, model_config.meteo_features, training.train_start, training.train_end)
+    scaler = FeatureScaler.fit(
+        records, model_config.meteo_features, training.train_start, training.train_end, model_config.sqrt_features
+    )
     sites = [to_site_tensors(record, scaler, model_config.seq_len) for record in records]
     n_features = len(model_config.meteo_features)
     architecture = {

@@ -1,8 +1,8 @@
 """Feature scaling fitted on the training period only, saved as readable JSON.
 
 Three kinds of statistics:
-- meteorology: pooled mean and standard deviation per variable (of the square root of
-  precipitation, see `ROOT_SCALED`);
+- meteorology: pooled mean and standard deviation per variable (of its square root for
+  the variables named in `fit`'s `sqrt_features`);
 - flow: per-site mean and standard deviation of mm/day flow (the model predicts
   flow standardised per site, so a squared error is an NSE-style loss), and the
   pooled mean/std of log flow used as the flow input;
@@ -25,11 +25,6 @@ LOG_FLOW_OFFSET = 0.01
 # Guards divisions by a zero spread (constant features, dry sites, one site).
 MIN_STD = 1e-3
 ZERO_FLOW_MM = 0.005
-# Meteo variables standardised after a square root. Daily precipitation is zero on many days and
-# has rare extremes far out in its tail; the root compresses them. On the camels30 tuning split it
-# raised the lead-1 median NSE (+0.006 over three single members, +0.013 for their ensemble) and
-# left later leads within seed noise.
-ROOT_SCALED = ("precipitation",)
 
 
 @dataclasses.dataclass
@@ -51,7 +46,14 @@ class FeatureScaler:
     root_scaled: tuple[str, ...] = ()
 
     @classmethod
-    def fit(cls, records: list[SiteSeries], features: tuple[str, ...], start: dt.date, end: dt.date) -> FeatureScaler:
+    def fit(
+        cls,
+        records: list[SiteSeries],
+        features: tuple[str, ...],
+        start: dt.date,
+        end: dt.date,
+        sqrt_features: tuple[str, ...] = (),
+    ) -> FeatureScaler:
         """Fit every statistic on the days `start`..`end` of each record.
 
         Args:
@@ -59,6 +61,7 @@ class FeatureScaler:
             features: Meteo variable names.
             start: First training day.
             end: Last training day.
+            sqrt_features: Variables standardised after a square root (`model.sqrt_features`).
 
         Returns:
             The fitted scaler.
@@ -66,7 +69,7 @@ class FeatureScaler:
         Raises:
             InsufficientDataError: A site has no observed flow in the period.
         """
-        root_scaled = tuple(name for name in features if name in ROOT_SCALED)
+        root_scaled = tuple(name for name in features if name in sqrt_features)
         periods = [_slice(record, start, end) for record in records]
         meteo = _root(np.concatenate([meteo for meteo, _ in periods]), features, root_scaled)
         log_flow = np.log(np.concatenate([flow for _, flow in periods]) + LOG_FLOW_OFFSET)

@@ -48,7 +48,7 @@ def records() -> list[SiteSeries]:
 
 
 def fit(records: list[SiteSeries]) -> FeatureScaler:
-    return FeatureScaler.fit(records, FEATURES, TRAIN_START, TRAIN_END)
+    return FeatureScaler.fit(records, FEATURES, TRAIN_START, TRAIN_END, sqrt_features=("precipitation",))
 
 
 def test_m3s_to_mm_per_day_hand_checked() -> None:
@@ -106,7 +106,7 @@ def test_statistics_do_move_when_training_days_change(records) -> None:
 
 
 def test_period_starting_before_the_record_uses_what_exists(records) -> None:
-    early = FeatureScaler.fit(records, FEATURES, dt.date(2019, 6, 1), TRAIN_END)
+    early = FeatureScaler.fit(records, FEATURES, dt.date(2019, 6, 1), TRAIN_END, sqrt_features=("precipitation",))
 
     assert early.to_dict() == fit(records).to_dict()
 
@@ -181,6 +181,14 @@ def test_precipitation_is_standardised_after_a_square_root(records) -> None:
     # Temperature is not rooted.
     assert scaled[0, 1] == pytest.approx((1.0 - scaler.meteo_mean[1]) / scaler.meteo_std[1], rel=1e-5)
     assert records[0].meteo[0, 0] != np.sqrt(records[0].meteo[0, 0])  # the record itself is not changed
+
+
+def test_without_sqrt_features_precipitation_is_standardised_as_is(records) -> None:
+    scaler = FeatureScaler.fit(records, FEATURES, TRAIN_START, TRAIN_END)
+
+    pooled = np.concatenate([record.meteo[:31] for record in records]).astype(np.float64)
+    assert scaler.root_scaled == ()
+    np.testing.assert_allclose(scaler.meteo_mean, pooled.mean(axis=0), rtol=1e-6)
 
 
 def test_scaler_saved_before_root_scaling_existed_scales_raw_precipitation(records) -> None:

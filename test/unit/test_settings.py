@@ -38,6 +38,7 @@ def test_repo_config_yaml_loads_with_documented_values() -> None:
     assert config.data.sites == ()
     assert config.data.data_dir == REPO_ROOT / "resources" / "demo_data"
     assert config.model.meteo_features == METEO_VARIABLES
+    assert config.model.sqrt_features == ()  # the synthetic demo flow follows rainfall linearly
     assert config.model.seq_len == 365
     assert config.model.max_forecast_days == 5
     assert config.training.train_start == dt.date(2009, 1, 1)
@@ -243,6 +244,7 @@ def test_wrong_type_in_env_is_named(make_config, name: str, text: str) -> None:
         ({"training": {"train_start": "2017-01-01", "train_end": "2016-12-31"}}, "training.train_start"),
         ({"training": {"validation_start": "2019-01-01"}}, "training.validation_start"),
         ({"model": {"meteo_features": ["precipitation", "snow_depth"]}}, "snow_depth"),
+        ({"model": {"sqrt_features": ["rainfall"]}}, "model.sqrt_features: unknown variable rainfall"),
         ({"model": {"dropout": 1.0}}, "model.dropout"),
         ({"model": {"dropout": -0.1}}, "model.dropout"),
         ({"training": {"epochs": 0}}, "training.epochs"),
