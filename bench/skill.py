@@ -11,11 +11,17 @@ Protocol (fixed so results compare):
 
 Model and training settings are the built-in defaults of `config/settings.py` (the defaults
 for real data, chosen with this benchmark); the features are the meteo variables the data
-directory has. `--tuning` trains the same way on 1981-1992 and scores 1993-1995 instead of the
-test period, for choosing settings without ever looking at the test period.
+directory has. `--tuning` scores years before the test period instead, for choosing settings
+without ever looking at it: `--tuning late` (the default) trains on 1981-1992 and scores 1993-1995,
+`--tuning early` trains on 1985-1995 and scores 1982-1984 (1981 serves only as the first forecasts'
+input history; the training windows of early 1985 read the 1984 flows as input, never as targets).
+Three years of 30 rivers are a noisy guide, so a setting should win on both splits.
+
+A full (non-tuning) run ends with the skill targets, each MET or MISSED, with the figure to four
+decimals (the table rounds to three).
 
 Usage:
-    .venv/bin/python bench/skill.py [--data-dir DIR] [--out DIR] [--tuning] [--quick]
+    .venv/bin/python bench/skill.py [--data-dir DIR] [--out DIR] [--tuning [late|early]] [--quick]
 """
 
 from __future__ import annotations
@@ -39,7 +45,13 @@ from config.settings import METEO_VARIABLES, ModelConfig, TrainingConfig  # noqa
 from domain.errors import StreamflowError  # noqa: E402
 from main_train import print_epoch, read_records  # noqa: E402
 from model.ensemble import train_ensemble  # noqa: E402
-from model.evaluate import baseline_medians, format_table, median_by_lead  # noqa: E402
+from model.evaluate import (  # noqa: E402
+    LEAD1_TOLERANCE,
+    baseline_medians,
+    format_table,
+    median_by_lead,
+    sites_behind_persistence,
+)
 from utils.allocator import keep_freed_memory  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -50,13 +62,25 @@ PROTOCOL = {
     "test_start": dt.date(1996, 1, 1),
     "test_end": dt.date(2014, 12, 31),
 }
-# Tuning never sees the test period: fit 1981-1992, score 1993-1995.
-TUNING = {
-    **PROTOCOL,
-    "train_end": dt.date(1992, 12, 31),
-    "test_start": dt.date(1993, 1, 1),
-    "test_end": dt.date(1995, 12, 31),
+# Tuning never sees the test period: two splits of 1981-1995, each scoring three held-out years.
+TUNING_SPLITS = {
+    "late": {**PROTOCOL, "train_end": dt.date(1992, 12, 31), "test_start": dt.date(1993, 1, 1), "test_end": dt.date(1995, 12, 31)},
+    "early": {
+        **PROTOCOL,
+        "train_start": dt.date(1985, 1, 1),
+        "test_start": dt.date(1982, 1, 1),
+        "test_end": dt.date(1984, 12, 31),
+    },
 }
+# Targets of a full run: (label, threshold); the figures are computed in `target_figures`.
+TARGETS = (
+    ("median NSE at lead 1 >= 0.80", 0.80),
+    ("median NSE at lead 5 >= 0.60", 0.60),
+    ("median NSE above persistence by >= 0.3 at leads 2-5 (smallest margin)", 0.30),
+    ("median KGE at lead 1 >= 0.80", 0.80),
+)
+MAX_MINUTES = 30.0
+MAX_PEAK_MB = 4096.0
 # Our persistence medians must match baselines.csv to this tolerance (it has 4 decimals).
 PERSISTENCE_TOLERANCE = 0.001
 QUICK_SITES = 3
@@ -67,7 +91,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="local data directory")
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench" / "results", help="directory for the per-site CSV")
-    parser.add_argument("--tuning", action="store_true", help="train on 1981-1992 and score 1993-1995, not the test period")
+    parser.add_argument(
+        "--tuning",
+        nargs="?",
+        const="late",
+        choices=sorted(TUNING_SPLITS),
+        help="score years before the test period: late (default) trains on 1981-1992 and scores 1993-1995, "
+        "early trains on 1985-1995 and scores 1982-1984",
+    )
     parser.add_argument(
         "--quick", action="store_true", help=f"CI variant: {QUICK_SITES} sites, 2 epochs, 1 member, small LSTM"
     )
@@ -79,7 +110,7 @@ def benchmark_settings(args: argparse.Namespace) -> tuple[ModelConfig, TrainingC
     with next((args.data_dir / "meteo").glob("*.csv")).open() as meteo_file:
         header = meteo_file.readline().strip().split(",")
     model = ModelConfig(meteo_features=tuple(name for name in METEO_VARIABLES if name in header))
-    training = TrainingConfig(**(TUNING if args.tuning else PROTOCOL))
+    training = TrainingConfig(**(TUNING_SPLITS[args.tuning] if args.tuning else PROTOCOL))
     if args.quick:
         training = dataclasses.replace(training, epochs=2, ensemble_size=1)
         model = dataclasses.replace(model, hidden_size=16)
@@ -93,6 +124,23 @@ def check_persistence(scores: pd.DataFrame, baselines: pd.DataFrame) -> float:
     return float(abs(ours - theirs[[("nse", "persistence"), ("kge", "persistence")]].to_numpy()).max())
 
 
+def target_lines(scores: pd.DataFrame, minutes: float, peak_mb: float) -> list[str]:
+    """One line per skill target of a full run: MET or MISSED, with the measured figure."""
+    medians = median_by_lead(scores)
+    margin = (medians["nse"] - medians["persistence_nse"]).loc[2:5].min()
+    figures = (medians.loc[1, "nse"], medians.loc[5, "nse"], margin, medians.loc[1, "kge"])
+    lines = [_verdict(label, figure >= threshold, f"{figure:.4f}") for (label, threshold), figure in zip(TARGETS, figures)]
+    behind = len(sites_behind_persistence(scores))
+    lines.append(_verdict(f"no site more than {LEAD1_TOLERANCE} NSE below persistence at lead 1", behind == 0, f"{behind} site(s)"))
+    lines.append(_verdict(f"training + evaluation <= {MAX_MINUTES:.0f} min", minutes <= MAX_MINUTES, f"{minutes:.1f} min"))
+    lines.append(_verdict(f"peak memory <= {MAX_PEAK_MB / 1024:.0f} GB", peak_mb <= MAX_PEAK_MB, f"{peak_mb:.0f} MB"))
+    return lines
+
+
+def _verdict(label: str, met: bool, figure: str) -> str:
+    return f"  {'MET   ' if met else 'MISSED'} {label}: {figure}"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; returns 1 when the data do not cover the protocol or the persistence check fails."""
     args = parse_args(sys.argv[1:] if argv is None else argv)
@@ -104,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"train {periods.train_start}..{periods.train_end} ({periods.epochs} epochs, no early stopping), "
         f"scored {periods.test_start}..{periods.test_end}"
-        + (" (TUNING: years before the test period)" if args.tuning else "")
+        + (f" (TUNING, {args.tuning} split: years before the test period)" if args.tuning else "")
     )
     print(
         f"settings: hidden {model.hidden_size}, dropout {model.dropout}, {model.seq_len}-day input, batch "
@@ -127,12 +175,15 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(format_table(scores, baselines))
     args.out.mkdir(parents=True, exist_ok=True)
-    per_site = args.out / ("skill_tuning_per_site.csv" if args.tuning else "skill_per_site.csv")
+    per_site = args.out / (f"skill_tuning_{args.tuning}_per_site.csv" if args.tuning else "skill_per_site.csv")
     scores.round(4).to_csv(per_site, index=False)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"per-site results: {per_site}")
     print(f"training {train_seconds / 60:.1f} min, training + evaluation {total_seconds / 60:.1f} min, "
           f"peak memory {peak_mb:.0f} MB, {len(ensemble.members)} member(s), torch threads {torch.get_num_threads()}")
+    if not args.tuning:
+        print("targets" + (" (quick run: a smoke test, not a measurement)" if args.quick else ""))
+        print("\n".join(target_lines(scores, total_seconds / 60, peak_mb)))
     if baselines is not None:
         difference = check_persistence(scores, baselines)
         verdict = "OK" if difference <= PERSISTENCE_TOLERANCE else "FAILED"

@@ -132,12 +132,15 @@ def format_table(scores: pd.DataFrame, baselines: pd.DataFrame | None = None) ->
             f"{lead:>4} | {row['nse']:6.3f} {row['persistence_nse']:7.3f} {climatology.loc[lead, 'nse']:6.3f} | "
             f"{row['kge']:6.3f} {row['persistence_kge']:7.3f} {climatology.loc[lead, 'kge']:6.3f}"
         )
-    lead1 = scores[scores["lead_days"] == 1]
-    behind = lead1[lead1["nse"] < lead1["persistence_nse"] - LEAD1_TOLERANCE]
-    lines.append(
-        f"lead 1: {len(behind)} site(s) more than {LEAD1_TOLERANCE} NSE below persistence {list(behind['site_id'])}"
-    )
+    behind = sites_behind_persistence(scores)
+    lines.append(f"lead 1: {len(behind)} site(s) more than {LEAD1_TOLERANCE} NSE below persistence {behind}")
     return "\n".join(lines)
+
+
+def sites_behind_persistence(scores: pd.DataFrame) -> list[str]:
+    """Sites whose lead-1 NSE is more than `LEAD1_TOLERANCE` below persistence's."""
+    lead1 = scores[scores["lead_days"] == 1]
+    return list(lead1.loc[lead1["nse"] < lead1["persistence_nse"] - LEAD1_TOLERANCE, "site_id"])
 
 
 def _climatology(baselines: pd.DataFrame | None, site_ids: list[str], leads: pd.Index) -> pd.DataFrame:

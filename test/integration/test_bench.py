@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -37,15 +38,27 @@ def test_quick_benchmark_reproduces_persistence_baselines(tmp_path: Path) -> Non
     assert set(per_site["lead_days"]) == {1, 2, 3, 4, 5}
     assert per_site["site_id"].nunique() == 3
     assert per_site[["nse", "kge", "persistence_nse"]].notna().all().all()
+    assert "targets (quick run: a smoke test, not a measurement)" in result.stdout
+    assert len(re.findall(r"^  (?:MET   |MISSED) ", result.stdout, flags=re.MULTILINE)) == 7
 
 
-def test_tuning_variant_scores_the_years_before_the_test_period(tmp_path: Path) -> None:
-    result = run_quick_bench(tmp_path, "--tuning")
+@pytest.mark.parametrize(
+    ("flags", "split", "trained", "scored"),
+    [
+        (["--tuning"], "late", "1981-01-01..1992-12-31", "1993-01-01..1995-12-31"),
+        (["--tuning", "early"], "early", "1985-01-01..1995-12-31", "1982-01-01..1984-12-31"),
+    ],
+)
+def test_tuning_splits_score_years_before_the_test_period(
+    tmp_path: Path, flags: list[str], split: str, trained: str, scored: str
+) -> None:
+    result = run_quick_bench(tmp_path, *flags)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "train 1981-01-01..1992-12-31" in result.stdout
-    assert "scored 1993-01-01..1995-12-31 (TUNING" in result.stdout
+    assert f"train {trained}" in result.stdout
+    assert f"scored {scored} (TUNING, {split} split" in result.stdout
     assert "persistence check" not in result.stdout  # baselines.csv holds test-period scores only
-    per_site = pd.read_csv(tmp_path / "skill_tuning_per_site.csv", dtype={"site_id": str})
+    assert "targets" not in result.stdout  # the targets are about the test period
+    per_site = pd.read_csv(tmp_path / f"skill_tuning_{split}_per_site.csv", dtype={"site_id": str})
     assert per_site["site_id"].nunique() == 3 and per_site["nse"].notna().all()
 
 
