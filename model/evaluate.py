@@ -16,12 +16,13 @@ import torch
 
 from model.dataset import SiteTensors, iter_batches, plan_windows
 from model.lstm import StreamflowLSTM
-from model.metrics import kge, nse
+from model.metrics import kge, low_flow_error, nse
 from model.scaler import FeatureScaler
 from model.site_data import SiteSeries
 
 # A forecaster that sees today's flow should not do worse than repeating it.
 LEAD1_TOLERANCE = 0.02
+SCORE_COLUMNS = ("nse", "kge", "persistence_nse", "persistence_kge", "low_flow_error", "persistence_low_flow_error")
 
 
 @torch.inference_mode()
@@ -70,7 +71,8 @@ def score(
         end: Last day of the scored period.
 
     Returns:
-        One row per (site_id, lead_days): nse, kge, persistence_nse, persistence_kge, n_days.
+        One row per (site_id, lead_days): nse, kge, persistence_nse, persistence_kge, low_flow_error,
+        persistence_low_flow_error (`model.metrics.low_flow_error`), n_days.
     """
     rows = []
     for record in records:
@@ -90,6 +92,8 @@ def score(
                     "kge": kge(observed, simulated),
                     "persistence_nse": nse(observed, persistence),
                     "persistence_kge": kge(observed, persistence),
+                    "low_flow_error": low_flow_error(observed, simulated),
+                    "persistence_low_flow_error": low_flow_error(observed, persistence),
                     "n_days": int((~np.isnan(observed) & ~np.isnan(simulated)).sum()),
                 }
             )
@@ -98,7 +102,7 @@ def score(
 
 def median_by_lead(scores: pd.DataFrame) -> pd.DataFrame:
     """Median over sites of every score, one row per lead day."""
-    columns = ["nse", "kge", "persistence_nse", "persistence_kge"]
+    columns = [column for column in SCORE_COLUMNS if column in scores]
     return scores.groupby("lead_days")[columns].median()
 
 
@@ -131,6 +135,13 @@ def format_table(scores: pd.DataFrame, baselines: pd.DataFrame | None = None) ->
         lines.append(
             f"{lead:>4} | {row['nse']:6.3f} {row['persistence_nse']:7.3f} {climatology.loc[lead, 'nse']:6.3f} | "
             f"{row['kge']:6.3f} {row['persistence_kge']:7.3f} {climatology.loc[lead, 'kge']:6.3f}"
+        )
+    if "low_flow_error" in medians:
+        last = medians.index.max()
+        lines.append(
+            f"low flows (lowest 30 % of observed days), median relative error at lead 1 / {last}: "
+            f"{medians.loc[1, 'low_flow_error']:.3f} / {medians.loc[last, 'low_flow_error']:.3f}, persistence "
+            f"{medians.loc[1, 'persistence_low_flow_error']:.3f} / {medians.loc[last, 'persistence_low_flow_error']:.3f}"
         )
     behind = sites_behind_persistence(scores)
     lines.append(f"lead 1: {len(behind)} site(s) more than {LEAD1_TOLERANCE} NSE below persistence {behind}")

@@ -14,10 +14,13 @@ class StreamflowLSTM(nn.Module):
     linear layer, to a forecast LSTM that continues over the forecast days with
     the meteorological forecast only (flow is not observed there). For each
     forecast day a linear head gives a gate g and a change d, and the forecast
-    is g * (last observed flow) + d in site-standardised flow. The gate starts
-    near 1, so the untrained network is persistence; it learns how much of the
-    last observation to carry per lead day and state. (A fixed skip, g = 1, was
-    best at lead 1 but worst at leads 4-5; no skip the reverse.)
+    is g * (last observed flow) + d in flow divided by the site's standard
+    deviation (not centred: zero flow is 0, so the gate is a recession toward no
+    flow; centred on the site's mean, it pulled low flows up toward the mean and
+    the change had to cancel that, which it did poorly). The gate starts near 1,
+    so the untrained network is persistence; it learns how much of the last
+    observation to carry per lead day and state. (A fixed skip, g = 1, was best
+    at lead 1 but worst at leads 4-5; no skip the reverse.)
     """
 
     def __init__(

@@ -4,8 +4,8 @@ Three kinds of statistics:
 - meteorology: pooled mean and standard deviation per variable (of its square root for
   the variables named in `fit`'s `sqrt_features`);
 - flow: per-site mean and standard deviation of mm/day flow (the model predicts
-  flow standardised per site, so a squared error is an NSE-style loss), and the
-  pooled mean/std of log flow used as the flow input;
+  flow divided by its site's standard deviation, so a squared error is an NSE-style
+  loss), and the pooled mean/std of log flow used as the flow input;
 - static site attributes: climate and flow signatures of each site computed
   from its training-period record, standardised across sites.
 """
@@ -44,6 +44,10 @@ class FeatureScaler:
     site_static: dict[str, np.ndarray]
     # Meteo variables scaled by their square root; bundles trained before this existed have none.
     root_scaled: tuple[str, ...] = ()
+    # True: flow targets are flow / site std, so zero flow is 0 and the model's gated last
+    # observation decays toward no flow. False (bundles trained before): (flow - mean) / std,
+    # whose gate decays toward the site's mean, far above a river's low flows.
+    flow_from_zero: bool = False
 
     @classmethod
     def fit(
@@ -96,6 +100,7 @@ class FeatureScaler:
             static_std=np.maximum(table.std(axis=0), MIN_STD),
             site_static={site: np.array([values[name] for name in names]) for site, values in statics.items()},
             root_scaled=root_scaled,
+            flow_from_zero=True,
         )
 
     def scale_meteo(self, meteo: np.ndarray) -> np.ndarray:
@@ -109,11 +114,14 @@ class FeatureScaler:
 
     def standardize_flow(self, site_id: str, flow_mm: np.ndarray) -> np.ndarray:
         """mm/day flow -> the site-standardised target space."""
-        return ((flow_mm - self.site_flow_mean[site_id]) / self.site_flow_std[site_id]).astype(np.float32)
+        return ((flow_mm - self._flow_origin(site_id)) / self.site_flow_std[site_id]).astype(np.float32)
 
     def unstandardize_flow(self, site_id: str, values: np.ndarray) -> np.ndarray:
         """Site-standardised model output -> mm/day flow."""
-        return values * self.site_flow_std[site_id] + self.site_flow_mean[site_id]
+        return values * self.site_flow_std[site_id] + self._flow_origin(site_id)
+
+    def _flow_origin(self, site_id: str) -> float:
+        return 0.0 if self.flow_from_zero else self.site_flow_mean[site_id]
 
     def static_vector(self, site_id: str) -> np.ndarray:
         """Standardised static attributes of a training site."""
@@ -138,6 +146,7 @@ class FeatureScaler:
             "static_std": self.static_std.tolist(),
             "site_static": {site: values.tolist() for site, values in self.site_static.items()},
             "root_scaled": list(self.root_scaled),
+            "flow_from_zero": self.flow_from_zero,
         }
 
     @classmethod
@@ -156,6 +165,7 @@ class FeatureScaler:
             static_std=np.array(data["static_std"]),
             site_static={site: np.array(values) for site, values in data["site_static"].items()},
             root_scaled=tuple(data.get("root_scaled", ())),
+            flow_from_zero=bool(data.get("flow_from_zero", False)),
         )
 
 

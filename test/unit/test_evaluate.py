@@ -124,3 +124,21 @@ def test_malformed_baselines_file_names_it(tmp_path: Path) -> None:
     (tmp_path / "baselines.csv").write_text("site_id,lead_days,nse\n01234567,1,0.5\n")
     with pytest.raises(DataFormatError, match="baselines.csv.*'baseline'"):
         read_baselines(tmp_path)
+
+
+def test_table_shows_low_flow_errors_of_model_and_persistence() -> None:
+    rows = [
+        {"site_id": f"0000000{i}", "lead_days": lead, "nse": 0.8, "kge": 0.8, "persistence_nse": 0.5,
+         "persistence_kge": 0.5, "low_flow_error": 0.1 * lead + 0.01 * i, "persistence_low_flow_error": 0.05 * lead}
+        for i in range(3)
+        for lead in (1, 2)
+    ]
+    table = format_table(pd.DataFrame(rows))
+    assert "low flows (lowest 30 % of observed days), median relative error at lead 1 / 2: 0.110 / 0.210, persistence 0.050 / 0.100" in table
+
+
+def test_a_forecast_of_zero_for_a_flowing_river_scores_a_low_flow_error_of_one() -> None:
+    flow = np.arange(1.0, 41.0)
+    scores = score([record(flow)], {SITE.site_id: np.zeros((40, 1))}, identity_scaler(), dt.date(2000, 1, 1), dt.date(2000, 2, 9))
+    assert scores.loc[0, "low_flow_error"] == pytest.approx(1.0)
+    assert scores.loc[0, "persistence_low_flow_error"] > 0

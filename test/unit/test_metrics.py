@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from model.metrics import kge, nse
+from model.metrics import kge, low_flow_error, nse
 
 OBS = np.array([1.0, 2.0, 3.0, 4.0])  # mean 2.5, sum of squared deviations 2.25+0.25+0.25+2.25 = 5
 
@@ -102,3 +102,23 @@ def test_inputs_are_not_modified(metric) -> None:
 
     np.testing.assert_array_equal(observed, before[0])
     np.testing.assert_array_equal(simulated, before[1])
+
+
+def test_low_flow_error_is_the_median_relative_error_on_the_lowest_days() -> None:
+    # 40 positive days 1..40: the 30 % quantile is 12.7, so days with flow 1..12 are low.
+    observed = np.arange(1.0, 41.0)
+    simulated = observed.copy()
+    simulated[:12] = observed[:12] * 1.5  # +50 % on every low day
+    simulated[12:] = 0.0  # errors on higher days do not count
+    assert low_flow_error(observed, simulated) == pytest.approx(0.5)
+
+
+def test_low_flow_error_of_a_zero_forecast_is_one_and_zero_flow_days_are_left_out() -> None:
+    observed = np.concatenate([np.zeros(20), np.arange(1.0, 41.0)])
+    assert low_flow_error(observed, np.zeros(60)) == pytest.approx(1.0)
+    assert low_flow_error(observed, observed) == 0.0
+
+
+def test_low_flow_error_needs_ten_low_days() -> None:
+    observed = np.concatenate([np.zeros(50), np.arange(1.0, 20.0)])  # 19 positive days: 6 low ones
+    assert math.isnan(low_flow_error(observed, observed))

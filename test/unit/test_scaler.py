@@ -149,9 +149,20 @@ def test_flow_standardisation_round_trip(records) -> None:
 
     np.testing.assert_allclose(restored, flow, rtol=1e-5, atol=1e-6)
     assert np.isnan(standardized[-1])
-    # A day at the site's training mean maps to 0.
-    mean = scaler.site_flow_mean["00000042"]
-    assert scaler.standardize_flow("00000042", np.array([mean]))[0] == pytest.approx(0.0, abs=1e-6)
+    # Flow is divided by the site's spread, not centred: zero flow maps to 0.
+    assert scaler.flow_from_zero and standardized[0] == 0.0
+    np.testing.assert_allclose(standardized[:4], flow[:4] / scaler.site_flow_std["00000042"], rtol=1e-6)
+
+
+def test_bundles_saved_before_flow_from_zero_keep_centring_flow_on_the_mean(records) -> None:
+    saved = fit(records).to_dict()
+    del saved["flow_from_zero"]  # as written before the key existed
+    old = FeatureScaler.from_dict(saved)
+    mean, std = old.site_flow_mean["00000042"], old.site_flow_std["00000042"]
+    assert not old.flow_from_zero
+    assert old.standardize_flow("00000042", np.array([mean]))[0] == pytest.approx(0.0, abs=1e-6)
+    assert old.unstandardize_flow("00000042", np.array([1.0]))[0] == pytest.approx(mean + std)
+    assert FeatureScaler.from_dict(fit(records).to_dict()).flow_from_zero
 
 
 def test_scale_meteo_maps_missing_values_to_zero(records) -> None:
