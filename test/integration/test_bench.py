@@ -46,7 +46,7 @@ def test_quick_benchmark_reproduces_persistence_baselines(tmp_path: Path) -> Non
     ("flags", "split", "trained", "scored"),
     [
         (["--tuning"], "late", "1981-01-01..1992-12-31", "1993-01-01..1995-12-31"),
-        (["--tuning", "early"], "early", "1985-01-01..1995-12-31", "1982-01-01..1984-12-31"),
+        (["--tuning", "early", "--seed", "7"], "early", "1985-01-01..1995-12-31", "1982-01-01..1984-12-31"),
     ],
 )
 def test_tuning_splits_score_years_before_the_test_period(
@@ -56,6 +56,8 @@ def test_tuning_splits_score_years_before_the_test_period(
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"train {trained}" in result.stdout
     assert f"scored {scored} (TUNING, {split} split" in result.stdout
+    seed = flags[flags.index("--seed") + 1] if "--seed" in flags else "42"
+    assert f"1 member(s) from seed {seed}" in result.stdout
     assert "persistence check" not in result.stdout  # baselines.csv holds test-period scores only
     assert "targets" not in result.stdout  # the targets are about the test period
     per_site = pd.read_csv(tmp_path / f"skill_tuning_{split}_per_site.csv", dtype={"site_id": str})
