@@ -35,6 +35,15 @@ class AbstractFlowReader(abc.ABC):
             DataSourceError: The source cannot be read.
         """
 
+    def last_observed(self, site_id: str) -> dt.date | None:
+        """Return the last day with observed flow (the issue day of a forecast), None when there is none.
+
+        Raises:
+            UnknownSiteError: The source has no such site.
+            DataSourceError: The source cannot be read.
+        """
+        return self.site(site_id).flow_end
+
     @abc.abstractmethod
     def read_flow(self, site_id: str, start: dt.date, end: dt.date) -> pd.DataFrame:
         """Return observed daily flow between two days.

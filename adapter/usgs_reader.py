@@ -4,7 +4,8 @@ Daily means (parameter 00060, statistic 00003) come from `collections/daily/item
 fetched per site in calendar blocks of `upstream.usgs_chunk_years` years, each
 walked page by page through its `next` links and cached as one entry. Values
 arrive as strings (or null) in ft3/s and leave as m3/s, with each day's approval
-status and qualifiers. Site metadata come from `collections/monitoring-locations`.
+status and qualifiers. Site metadata come from `collections/monitoring-locations`,
+the first day of record from `collections/time-series-metadata`.
 Site ids are the bare USGS numbers (`01646500`); requests name them `USGS-01646500`.
 The legacy NWIS WaterServices are never called: they shut down on 2027-02-22.
 """
@@ -66,21 +67,27 @@ class UsgsFlowReader(AbstractFlowReader):
         return [self.site(site_id) for site_id in self._site_ids]
 
     def site(self, site_id: str) -> Site:
-        """Metadata from `monitoring-locations`; `flow_end` is the last day with a value in the
-        last `upstream.recent_days` days (None when there is none); `flow_start` is not looked up."""
+        """Metadata from `monitoring-locations`; `flow_start` is the first day of the site's daily-mean
+        discharge series (`time-series-metadata`), `flow_end` its `last_observed` day."""
         self._check_served(site_id)
         location = self._location(site_id)
-        today = self._today()
-        rows, _ = self._daily_rows(site_id, today - dt.timedelta(days=self._upstream.recent_days), today)
-        observed = [row["time"] for row in rows if row["value"] is not None]
         return Site(
             site_id=site_id,
             name=location["name"],
             latitude=location["latitude"],
             longitude=location["longitude"],
             area_km2=location["area_sq_mi"] * SQ_MI_TO_KM2,
-            flow_end=dt.date.fromisoformat(max(observed)) if observed else None,
+            flow_start=self._record_start(site_id),
+            flow_end=self.last_observed(site_id),
         )
+
+    def last_observed(self, site_id: str) -> dt.date | None:
+        """The last day with a value in the last `upstream.recent_days` days (None when there is none)."""
+        self._check_served(site_id)
+        today = self._today()
+        rows, _ = self._daily_rows(site_id, today - dt.timedelta(days=self._upstream.recent_days), today)
+        observed = [row["time"] for row in rows if row["value"] is not None]
+        return dt.date.fromisoformat(max(observed)) if observed else None
 
     def read_flow(self, site_id: str, start: dt.date, end: dt.date) -> pd.DataFrame:
         """A `FlowFrame` in m3/s with `approval_status` and `qualifiers`; null and absent days are NaN.
@@ -106,6 +113,23 @@ class UsgsFlowReader(AbstractFlowReader):
 
     def _download_location(self, url: str, params: dict[str, str], site_id: str) -> dict[str, Any]:
         return _parse_location(self._client.get_json(url, params), site_id)
+
+    def _record_start(self, site_id: str) -> dt.date | None:
+        """First day of the earliest daily-mean discharge series: `read_flow` merges every series."""
+        url = f"{self._upstream.usgs_url}/collections/time-series-metadata/items"
+        params = {
+            "monitoring_location_id": f"USGS-{site_id}",
+            "parameter_code": "00060",
+            "statistic_id": "00003",
+            "skipGeometry": "true",
+            "f": "json",
+        }
+        download = functools.partial(self._download_record_start, url, params, site_id)
+        begin = self._cache.fetch(request_key(url, params), self._upstream.history_ttl_s, download).payload
+        return dt.date.fromisoformat(begin) if begin else None
+
+    def _download_record_start(self, url: str, params: dict[str, str], site_id: str) -> str | None:
+        return _parse_record_start(self._client.get_json(url, params), site_id)
 
     def _daily_rows(self, site_id: str, start: dt.date, end: dt.date) -> tuple[list[dict], float | None]:
         """Raw rows of the days start..end, and the age of the oldest stale block among them."""
@@ -206,6 +230,22 @@ def _parse_location(page: Any, site_id: str) -> dict[str, Any]:
         raise DataFormatError(f"{what}: coordinates {coordinates!r} or drainage area {area!r} out of range")
     name = str(properties.get("monitoring_location_name") or f"USGS-{site_id}")
     return {"name": name, "latitude": latitude, "longitude": longitude, "area_sq_mi": area_sq_mi}
+
+
+def _parse_record_start(page: Any, site_id: str) -> str | None:
+    """The earliest `begin` (a local timestamp; its day) of the daily-mean discharge series, or None."""
+    what = f"USGS time series of site {site_id}"
+    days = []
+    for feature in _features(page, what):
+        properties = feature.get("properties") or {}
+        if (properties.get("parameter_code"), properties.get("statistic_id")) != ("00060", "00003"):
+            continue  # the query asks for these only; anything else is not discharge
+        begin = properties.get("begin")
+        try:
+            days.append(dt.date.fromisoformat(str(begin)[:10]))
+        except ValueError as exc:
+            raise DataFormatError(f"{what}: 'begin' {begin!r} is not a date") from exc
+    return min(days).isoformat() if days else None
 
 
 def _preference(row: dict) -> tuple:

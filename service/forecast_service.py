@@ -74,7 +74,7 @@ class ForecastService:
         site = self._catalogue.site(site_id)
         if not predictor.knows(site_id):
             raise UnknownSiteError(f"site {site_id} is not part of model {predictor.version}")
-        last_observed = self._flow.site(site_id).flow_end
+        last_observed = self._flow.last_observed(site_id)
         if last_observed is None:
             raise InsufficientDataError(f"site {site_id} has no observed flow")
         if issue_date is not None and issue_date > last_observed:

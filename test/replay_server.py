@@ -5,6 +5,10 @@ Routes (base URLs: `usgs_url`, `archive_url`, `forecast_url`):
 - ``usgs-locations``: `collections/monitoring-locations/items?id=USGS-<n>`. The recorded
   response for 01646500, byte for byte; a copy with another id, name, position and area
   for `OTHER_SITE`; an empty collection for any other id.
+- ``usgs-series``: `collections/time-series-metadata/items`. For the two known sites, the
+  recorded (v0) daily-mean series feature rewritten as a discharge series beginning on
+  `FIRST_DAY`, and for `FIXTURE_SITE` the duplicate series beginning on `SERIES_BEGIN[OTHER_SERIES]`;
+  filtered by `parameter_code` and `statistic_id` as the real server does.
 - ``usgs-daily``: `collections/daily/items`. Daily means from `FIRST_DAY` to the day before
   `TODAY` in the recorded feature shape: the three recorded rows of 01646500
   (2026-09-28..30), deterministic values on the other days, plus variants on known days
@@ -47,7 +51,9 @@ ARCHIVE_LAG_DAYS = 3
 FORECAST_HORIZON_DAYS = 14
 MAIN_SERIES = "2cf409b0d9694c01828f5d4ff14586a5"  # the recorded series id
 OTHER_SERIES = "0aa0aa0aa0aa0aa0aa0aa0aa0aa0aa0a"
+SERIES_BEGIN = {MAIN_SERIES: FIRST_DAY, OTHER_SERIES: min(DUPLICATE_DAYS)}
 DAILY_FIXTURE = "usgs_v1_daily_USGS-01646500_00060_2026-09-28_2026-09-30.json"
+SERIES_FIXTURE = "usgs_v0_ogc_collections_trimmed.json"  # one object per collection
 LOCATION_FIXTURE = "usgs_v1_monitoring_location_USGS-01646500.json"
 # A real gauge downstream-ish of the fixture site; its metadata derive from the recorded response.
 OTHER_LOCATION = {
@@ -183,6 +189,8 @@ class ReplayServer:
             return self._location(params)
         if route == "usgs-daily":
             return self._daily(path, params)
+        if route == "usgs-series":
+            return self._series(params)
         return _open_meteo(route, params)
 
     def _location(self, params: dict[str, str]) -> tuple[int, bytes]:
@@ -202,6 +210,31 @@ class ReplayServer:
         )
         feature["geometry"]["coordinates"] = OTHER_LOCATION["coordinates"]
         return 200, _json(body)
+
+    def _series(self, params: dict[str, str]) -> tuple[int, bytes]:
+        body = self.fixture(SERIES_FIXTURE)["time-series-metadata"]
+        (template,) = [f for f in body["features"] if f["properties"]["computation_identifier"] == "Mean"]
+        site = params.get("monitoring_location_id", "").removeprefix("USGS-")
+        series = {FIXTURE_SITE: (MAIN_SERIES, OTHER_SERIES), OTHER_SITE: (MAIN_SERIES,)}.get(site, ())
+        features = []
+        for number, series_id in enumerate(series):
+            feature = json.loads(json.dumps(template))
+            feature["id"] = series_id
+            feature["properties"].update(
+                id=series_id,
+                monitoring_location_id=f"USGS-{site}",
+                parameter_code="00060",
+                parameter_name="Discharge",
+                parameter_description="Discharge, cubic feet per second",
+                unit_of_measure="ft^3/s",
+                primary="Primary" if number == 0 else None,
+                begin=f"{SERIES_BEGIN[series_id]}T00:00:00.000001",
+                end=f"{TODAY - dt.timedelta(days=1)}T00:00:00.000001",
+            )
+            features.append(feature)
+        wanted = (params.get("parameter_code"), params.get("statistic_id"))
+        features = [f for f in features if (f["properties"]["parameter_code"], f["properties"]["statistic_id"]) == wanted]
+        return 200, _json({**body, "features": features, "numberReturned": len(features)})
 
     def _daily(self, path: str, params: dict[str, str]) -> tuple[int, bytes]:
         known = set(self._recorded_rows[0])
@@ -345,6 +378,7 @@ def _decode_cursor(cursor: str | None) -> int:
 ROUTES = {
     "/usgs/ogcapi/v1/collections/monitoring-locations/items": "usgs-locations",
     "/usgs/ogcapi/v1/collections/daily/items": "usgs-daily",
+    "/usgs/ogcapi/v1/collections/time-series-metadata/items": "usgs-series",
     "/archive/v1/archive": "archive",
     "/forecast/v1/forecast": "forecast",
 }

@@ -18,6 +18,7 @@ from adapter.site_catalogue import SiteCatalogue
 from config.settings import AppConfig, load_config
 from test.integration.test_http import assert_error, get_json, response_validator
 from test.replay_server import (
+    FIRST_DAY,
     HTML_PAGE,
     SLOW,
     TODAY,
@@ -89,7 +90,8 @@ def test_training_catalogued_the_sites_from_usgs_metadata(live_config: AppConfig
     assert set(sites) == {FIXTURE_SITE, OTHER_SITE}
     site = sites[FIXTURE_SITE]
     assert site.name == "POTOMAC RIVER NEAR WASH, DC LITTLE FALLS PUMP STA"
-    assert round(site.area_km2, 1) == 29940.3 and site.flow_end == dt.date(2026, 9, 30)
+    assert round(site.area_km2, 1) == 29940.3
+    assert (site.flow_start, site.flow_end) == (FIRST_DAY, dt.date(2026, 9, 30))
 
 
 def test_info_answers_through_the_live_readers(live_api: RunningService) -> None:
@@ -99,7 +101,7 @@ def test_info_answers_through_the_live_readers(live_api: RunningService) -> None
     assert body["synthetic_data"] is False
     (site,) = [site for site in body["sites"] if site["site_id"] == FIXTURE_SITE]
     assert (site["site_id"], round(site["latitude"], 4), round(site["longitude"], 4)) == (FIXTURE_SITE, 38.9498, -77.1276)
-    assert site["data_period"]["end"] == "2026-09-30"
+    assert site["data_period"] == {"start": FIRST_DAY.isoformat(), "end": "2026-09-30"}
 
 
 def test_forecast_answers_and_a_repeat_makes_no_upstream_call(live_api: RunningService, live_replay: ReplayServer) -> None:
@@ -116,7 +118,7 @@ def test_forecast_answers_and_a_repeat_makes_no_upstream_call(live_api: RunningS
 
 
 FAILURES = [
-    pytest.param("usgs-locations", http_error(500, b"Internal Server Error"), USGS_FIXTURE_SITE, 502, "data_source_error", "USGS Water Data API: HTTP 500", id="usgs-500"),
+    pytest.param("usgs-daily", http_error(500, b"Internal Server Error"), USGS_FIXTURE_SITE, 502, "data_source_error", "USGS Water Data API: HTTP 500", id="usgs-500"),
     pytest.param("usgs-daily", gateway_error(429, "OVER_RATE_LIMIT", "API rate limit exceeded", "0"), USGS_FIXTURE_SITE, 502, "data_source_error", "OVER_RATE_LIMIT", id="usgs-429-exhausted"),
     pytest.param("usgs-daily", SLOW, USGS_FIXTURE_SITE, 504, "upstream_timeout", "USGS Water Data API: no answer", id="usgs-timeout"),
     pytest.param("archive", TRUNCATED, OPEN_METEO_FIXTURE_SITE, 502, "data_format_error", "Open-Meteo: ", id="archive-truncated"),
@@ -139,14 +141,27 @@ def test_upstream_failure_without_a_cached_copy(
         live_replay.heal()
 
 
+@pytest.mark.parametrize("route", ["usgs-locations", "usgs-series"])
+def test_site_metadata_are_no_forecast_input(live_config, live_replay, tmp_path, route) -> None:
+    # The forecast takes the site from the catalogue: USGS metadata failing, with nothing cached, stops nothing.
+    live_replay.fail(route, http_error(500, b"Internal Server Error"), times=None)
+    before = live_replay.hits(route)
+    try:
+        with RunningService(with_upstream(live_config, tmp_path / "cold"), lambda: TODAY) as service:
+            status, body = get_json(service, FORECAST)
+    finally:
+        live_replay.heal()
+    assert status == 200, body
+    assert body["stale"] is False
+    assert live_replay.hits(route) == before
+
+
 @pytest.mark.parametrize(
     "route, match, stale_data",
     [
         ("usgs-daily", USGS_FIXTURE_SITE, True),
         ("archive", OPEN_METEO_FIXTURE_SITE, True),
         ("forecast", OPEN_METEO_FIXTURE_SITE, True),
-        # Site metadata are no forecast input: an old copy keeps the service up and is only logged.
-        ("usgs-locations", USGS_FIXTURE_SITE, False),
     ],
 )
 def test_upstream_failure_with_an_expired_copy_serves_it_marked_stale(

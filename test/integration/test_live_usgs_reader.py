@@ -12,15 +12,17 @@ from adapter.http_client import UpstreamClient
 from adapter.upstream_cache import UpstreamCache
 from adapter.usgs_reader import UsgsFlowReader
 from config.settings import UpstreamConfig
-from domain.errors import DataSourceError, UnknownSiteError
+from domain.errors import DataFormatError, DataSourceError, UnknownSiteError
 from domain.provenance import stale_age
 from test.replay_server import (
     ABSENT_DAY,
+    FIRST_DAY,
     FIXTURE_SITE,
     ICE_DAYS,
     NULL_DAY,
     OTHER_SITE,
     TODAY,
+    Fault,
     ReplayServer,
     http_error,
 )
@@ -63,8 +65,14 @@ def test_site_metadata_come_from_the_recorded_monitoring_location(reader, replay
     assert (round(site.latitude, 4), round(site.longitude, 4)) == (38.9498, -77.1276)
     assert round(site.area_km2, 4) == 29940.2626
     assert site.flow_end == day("2026-09-30")
+    # The earlier of the site's two daily-mean discharge series, from time-series-metadata.
+    assert site.flow_start == FIRST_DAY
     location = [r for r in replay.requests if r.route == "usgs-locations"][0]
     assert location.params["id"] == "USGS-01646500"
+    (series,) = [r for r in replay.requests if r.route == "usgs-series"]
+    assert (series.params["monitoring_location_id"], series.params["parameter_code"], series.params["statistic_id"]) == (
+        "USGS-01646500", "00060", "00003",
+    )
     assert all(r.headers["X-Api-Key"] == "key-from-env" and "key-from-env" not in r.query for r in replay.requests)
 
 
@@ -123,7 +131,9 @@ def test_a_second_read_is_served_from_the_cache(reader, replay: ReplayServer) ->
     before = replay.hits()
     again = reader.read_flow(FIXTURE_SITE, day("2026-03-01"), day("2026-09-30"))
     reader.site(FIXTURE_SITE)
-    assert replay.hits() == before + 1  # only the monitoring location, never asked before
+    assert replay.hits() == before + 2  # only the site's location and series, never asked before
+    reader.site(FIXTURE_SITE)
+    assert replay.hits() == before + 2
     assert round(again["flow"].iloc[-1], 4) == 80.4198
 
 
@@ -145,6 +155,24 @@ def test_expired_data_are_served_stale_when_usgs_fails(upstream_config, replay: 
     assert list(stale["flow"]) == list(fresh["flow"])
     assert stale_age(stale) is not None and 0 <= stale_age(stale) < 60
     assert reader.site(FIXTURE_SITE).flow_end == day("2026-09-30")
+
+
+def test_a_site_without_a_daily_discharge_series_has_no_record_start(reader, replay: ReplayServer) -> None:
+    replay.fail("usgs-series", Fault(body=b'{"type": "FeatureCollection", "features": [], "numberReturned": 0}'))
+    site = reader.site(FIXTURE_SITE)
+    assert (site.flow_start, site.flow_end) == (None, day("2026-09-30"))
+
+
+def test_a_malformed_series_begin_names_the_site(reader, replay: ReplayServer) -> None:
+    body = b'{"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {"parameter_code": "00060", "statistic_id": "00003", "begin": "soon"}}]}'
+    replay.fail("usgs-series", Fault(body=body))
+    with pytest.raises(DataFormatError, match="USGS time series of site 01646500: 'begin' 'soon' is not a date"):
+        reader.site(FIXTURE_SITE)
+
+
+def test_the_last_observed_day_needs_no_site_metadata(reader, replay: ReplayServer) -> None:
+    assert reader.last_observed(FIXTURE_SITE) == day("2026-09-30")
+    assert replay.hits("usgs-locations") == replay.hits("usgs-series") == 0
 
 
 def test_usgs_failure_with_nothing_cached_names_the_source(reader, replay: ReplayServer) -> None:
