@@ -20,6 +20,9 @@ LOGGER = logging.getLogger(__name__)
 
 # Issue days per window whose forecasts are trained on in each step (of ISSUE_DAYS_PER_WINDOW).
 ISSUE_DAYS_SAMPLED = 96
+# A window's squared errors are divided by (standard deviation of its observed flow + this)^2, in
+# units of the site's standard deviation: one flood year must not set the scale of a site's other years.
+WINDOW_STD_EPS = 0.3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,19 +60,41 @@ class EpochReport:
     best: bool
 
 
-def masked_mse(prediction: torch.Tensor, target: torch.Tensor, lead_weights: torch.Tensor) -> torch.Tensor:
+def masked_mse(
+    prediction: torch.Tensor, target: torch.Tensor, lead_weights: torch.Tensor, window_weights: torch.Tensor | None = None
+) -> torch.Tensor:
     """Weighted mean squared error over the targets that are not NaN.
 
     On site-standardised flow this is the NSE loss: each site's squared errors
     are divided by its flow variance. Each error is weighted by its lead day's weight
     (last dimension): short leads, where the last observation tells most, weigh more.
+    `window_weights` ([B], first dimension) scale each window's errors on top, without
+    changing the normaliser, so they set how much a window counts against the others.
     """
     observed = ~torch.isnan(target)
     weights = lead_weights.expand_as(target) * observed
     if not observed.any():
         return prediction.sum() * 0.0
     squared = torch.where(observed, prediction - torch.nan_to_num(target), 0.0) ** 2
+    if window_weights is not None:
+        squared = squared * window_weights.reshape(-1, *([1] * (target.dim() - 1)))
     return (squared * weights).sum() / weights.sum()
+
+
+def window_weights(flow: torch.Tensor, eps: float = WINDOW_STD_EPS) -> torch.Tensor:
+    """[B, days] site-standardised flow of each window (NaN missing) -> [B] 1 / (its standard deviation + eps)^2.
+
+    The NSE of a year of low flow is as much worth having as that of a flood year, but in units of
+    the site's whole-record deviation its errors are tiny: without this weight, a desert wash whose
+    training years hold one 670 m3/s flood learnt little of its ordinary 1-40 m3/s events.
+    Windows without an observation get 0.
+    """
+    observed = ~torch.isnan(flow)
+    count = observed.sum(dim=1).clamp(min=1)
+    values = torch.nan_to_num(flow)
+    mean = values.sum(dim=1) / count
+    variance = (torch.where(observed, values - mean[:, None], 0.0) ** 2).sum(dim=1) / count
+    return torch.where(observed.any(dim=1), 1.0 / (variance.sqrt() + eps) ** 2, 0.0)
 
 
 def train_one_epoch(
@@ -100,7 +125,8 @@ def train_one_epoch(
             batch.last_flow[:, chosen],
             issue_steps=chosen + settings.seq_len - 1,
         )
-        loss = masked_mse(prediction, batch.target[:, chosen], lead_weights)
+        # Every issue day's lead-1 target: the window's year of flow.
+        loss = masked_mse(prediction, batch.target[:, chosen], lead_weights, window_weights(batch.target[:, :, 0]))
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=1.0)
         optimizer.step()

@@ -1,4 +1,4 @@
-"""Tests of model/train.py: the lead-weighted NSE-style loss."""
+"""Tests of model/train.py: the lead- and window-weighted NSE-style loss."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from model.train import FitSettings, masked_mse
+from model.train import WINDOW_STD_EPS, FitSettings, masked_mse, window_weights
 
 
 def settings(lead_weights: tuple[float, ...], horizon: int = 3) -> FitSettings:
@@ -51,3 +51,31 @@ def test_missing_targets_give_no_gradient_and_no_nan() -> None:
     assert prediction.grad.tolist() == [[0.0, -4.0, 0.0]]
     all_missing = masked_mse(prediction, torch.full((1, 3), math.nan), torch.ones(3))
     assert all_missing.item() == 0.0
+
+
+def test_window_weights_divide_by_the_windows_own_spread() -> None:
+    nan = float("nan")
+    flow = torch.tensor([[0.0, 2.0, 0.0, 2.0], [5.0, 5.0, nan, 5.0], [nan, nan, nan, nan]])
+
+    weights = window_weights(flow)
+
+    # Standard deviations 1 and 0 (the missing day left out); no observation: no weight.
+    assert weights.tolist() == pytest.approx([1 / (1 + WINDOW_STD_EPS) ** 2, 1 / WINDOW_STD_EPS**2, 0.0])
+
+
+def test_a_flood_year_does_not_drown_a_quiet_years_errors() -> None:
+    quiet = 0.1 * torch.sin(torch.arange(365.0))
+    flood = quiet.clone()
+    flood[200:210] = 30.0
+    weights = window_weights(torch.stack([quiet, flood]))
+    assert weights[0] > 50 * weights[1]
+
+
+def test_window_weights_scale_errors_but_not_the_normaliser() -> None:
+    prediction = torch.zeros(2, 2)
+    target = torch.tensor([[1.0, 1.0], [2.0, float("nan")]])
+
+    loss = masked_mse(prediction, target, torch.ones(2), torch.tensor([2.0, 0.5]))
+
+    # (2*1 + 2*1 + 0.5*4) / 3 observed targets
+    assert loss.item() == pytest.approx(6.0 / 3)
