@@ -165,7 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"settings: hidden {model.hidden_size}, dropout {model.dropout}, {model.seq_len}-day input, batch "
         f"{periods.batch_size}, learning rate {periods.learning_rate}, lead loss weights "
-        f"{list(periods.lead_loss_weights)}, {periods.ensemble_size} member(s) from seed {periods.seed}"
+        f"{list(periods.lead_loss_weights)}, year weight eps {periods.year_weight_eps}, "
+        f"{periods.ensemble_size} member(s) from seed {periods.seed}"
     )
     print("meteorology over the lead days is the observed record: a perfect meteorological forecast")
     try:

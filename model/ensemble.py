@@ -77,6 +77,7 @@ def train_ensemble(
         seq_len=model_config.seq_len,
         horizon=model_config.max_forecast_days,
         lead_weights=training.lead_loss_weights,
+        year_weight_eps=training.year_weight_eps,
     )
     validation = (training.validation_start, training.validation_end)
 

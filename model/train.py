@@ -20,10 +20,6 @@ LOGGER = logging.getLogger(__name__)
 
 # Issue days per window whose forecasts are trained on in each step (of ISSUE_DAYS_PER_WINDOW).
 ISSUE_DAYS_SAMPLED = 96
-# A window's squared errors are divided by (standard deviation of its observed flow + this)^2, in
-# units of the site's standard deviation: one flood year must not set the scale of a site's other years.
-WINDOW_STD_EPS = 0.3
-
 
 @dataclasses.dataclass(frozen=True)
 class FitSettings:
@@ -35,6 +31,8 @@ class FitSettings:
     patience: int
     seq_len: int
     horizon: int
+    # A window's squared errors are divided by (standard deviation of its observed flow + this)^2.
+    year_weight_eps: float
     # Loss weight of lead days 1, 2, ...; later lead days weigh 1.
     lead_weights: tuple[float, ...] = ()
 
@@ -81,7 +79,7 @@ def masked_mse(
     return (squared * weights).sum() / weights.sum()
 
 
-def window_weights(flow: torch.Tensor, eps: float = WINDOW_STD_EPS) -> torch.Tensor:
+def window_weights(flow: torch.Tensor, eps: float) -> torch.Tensor:
     """[B, days] site-standardised flow of each window (NaN missing) -> [B] 1 / (its standard deviation + eps)^2.
 
     The NSE of a year of low flow is as much worth having as that of a flood year, but in units of
@@ -126,7 +124,7 @@ def train_one_epoch(
             issue_steps=chosen + settings.seq_len - 1,
         )
         # Every issue day's lead-1 target: the window's year of flow.
-        loss = masked_mse(prediction, batch.target[:, chosen], lead_weights, window_weights(batch.target[:, :, 0]))
+        loss = masked_mse(prediction, batch.target[:, chosen], lead_weights, window_weights(batch.target[:, :, 0], settings.year_weight_eps))
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=1.0)
         optimizer.step()

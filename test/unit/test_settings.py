@@ -148,6 +148,7 @@ def test_defaults_apply_when_keys_are_absent(tmp_path: Path) -> None:
     assert config.training.learning_rate == 0.008
     assert config.training.ensemble_size == 4
     assert config.training.lead_loss_weights == (3.0, 1.5)
+    assert config.training.year_weight_eps == 0.2
     assert config.data.demo_dataset is False
     assert config.model.meteo_features == METEO_VARIABLES
     # Default paths are relative, so they too resolve against the config file's directory.
@@ -341,3 +342,11 @@ def test_lead_loss_weights_from_yaml_and_environment(make_config) -> None:
 def test_bad_lead_loss_weights_are_rejected(make_config, weights: list, message: str) -> None:
     with pytest.raises(ConfigError, match=f"training.lead_loss_weights: .*{message}"):
         make_config(training={"lead_loss_weights": weights})
+
+
+def test_year_weight_eps_from_yaml_and_environment(make_config) -> None:
+    assert make_config(training={"year_weight_eps": 0.5}).training.year_weight_eps == 0.5
+    assert make_config(environ={"STREAMFLOW__TRAINING__YEAR_WEIGHT_EPS": "1"}).training.year_weight_eps == 1.0
+    # Zero would give a window of constant flow an infinite weight.
+    with pytest.raises(ConfigError, match="training.year_weight_eps: must be positive, got 0"):
+        make_config(training={"year_weight_eps": 0})

@@ -7,12 +7,19 @@ import math
 import pytest
 import torch
 
-from model.train import WINDOW_STD_EPS, FitSettings, masked_mse, window_weights
+from model.train import FitSettings, masked_mse, window_weights
 
 
 def settings(lead_weights: tuple[float, ...], horizon: int = 3) -> FitSettings:
     return FitSettings(
-        epochs=1, batch_size=1, learning_rate=0.1, patience=1, seq_len=10, horizon=horizon, lead_weights=lead_weights
+        epochs=1,
+        batch_size=1,
+        learning_rate=0.1,
+        patience=1,
+        seq_len=10,
+        horizon=horizon,
+        year_weight_eps=0.2,
+        lead_weights=lead_weights,
     )
 
 
@@ -57,17 +64,18 @@ def test_window_weights_divide_by_the_windows_own_spread() -> None:
     nan = float("nan")
     flow = torch.tensor([[0.0, 2.0, 0.0, 2.0], [5.0, 5.0, nan, 5.0], [nan, nan, nan, nan]])
 
-    weights = window_weights(flow)
+    weights = window_weights(flow, eps=0.2)
 
     # Standard deviations 1 and 0 (the missing day left out); no observation: no weight.
-    assert weights.tolist() == pytest.approx([1 / (1 + WINDOW_STD_EPS) ** 2, 1 / WINDOW_STD_EPS**2, 0.0])
+    assert weights.tolist() == pytest.approx([1 / 1.2**2, 1 / 0.2**2, 0.0])
+    assert window_weights(flow, eps=1.0)[0].item() == pytest.approx(1 / 2.0**2)  # larger eps: milder weights
 
 
 def test_a_flood_year_does_not_drown_a_quiet_years_errors() -> None:
     quiet = 0.1 * torch.sin(torch.arange(365.0))
     flood = quiet.clone()
     flood[200:210] = 30.0
-    weights = window_weights(torch.stack([quiet, flood]))
+    weights = window_weights(torch.stack([quiet, flood]), eps=0.2)
     assert weights[0] > 50 * weights[1]
 
 
