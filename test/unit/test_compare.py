@@ -1,0 +1,84 @@
+"""bench/compare.py: settings are compared site by site, not by a median that a gap can move."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from bench.compare import main, paired_changes, read_side
+
+
+def write_per_site(path: Path, nse_by_site: dict[str, float], leads: tuple[int, ...] = (1, 5)) -> Path:
+    """A per-site CSV as bench/skill.py writes it (the columns compare.py reads, and one it ignores)."""
+    rows = [
+        {"site_id": site, "lead_days": lead, "nse": value - 0.1 * (lead - 1), "kge": value, "n_days": 100}
+        for site, value in nse_by_site.items()
+        for lead in leads
+    ]
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
+
+
+# Four sites; the median is the mean of the middle two. One site rises by 0.15 past the other,
+# which falls by as much: the median moves by 0.025, the mean change per site is 0.
+BASELINE = {"01000001": 0.45, "01000002": 0.55, "01000003": 0.70, "01000004": 0.90}
+SWAPPED = {"01000001": 0.60, "01000002": 0.40, "01000003": 0.70, "01000004": 0.90}
+
+
+def test_a_median_moved_by_a_gap_shows_no_mean_change(tmp_path: Path) -> None:
+    baseline = read_side([write_per_site(tmp_path / "a.csv", BASELINE)], "nse")
+    candidate = read_side([write_per_site(tmp_path / "b.csv", SWAPPED)], "nse")
+    changes = paired_changes(baseline, candidate)
+    lead1 = changes.loc[1]
+    assert lead1.baseline_median == pytest.approx(0.625)
+    assert lead1.candidate_median == pytest.approx(0.65)
+    assert lead1.mean_change == pytest.approx(0.0)
+    assert (lead1.sites_up, lead1.sites_down) == (1, 1)
+    assert lead1.interval_low <= lead1.mean_change <= lead1.interval_high
+    assert lead1.interval_low < 0 < lead1.interval_high
+    assert list(changes.index) == [1, 5]
+
+
+def test_a_change_at_every_site_has_an_interval_clear_of_zero(tmp_path: Path) -> None:
+    baseline = read_side([write_per_site(tmp_path / "a.csv", BASELINE)], "nse")
+    candidate = read_side([write_per_site(tmp_path / "b.csv", {site: v + 0.02 for site, v in BASELINE.items()})], "nse")
+    lead5 = paired_changes(baseline, candidate).loc[5]
+    assert lead5.mean_change == pytest.approx(0.02)
+    assert lead5.interval_low == pytest.approx(0.02)
+    assert lead5.sites_up == 4
+
+
+def test_a_side_of_several_runs_is_their_mean_per_site(tmp_path: Path) -> None:
+    runs = [
+        write_per_site(tmp_path / "s1.csv", BASELINE),
+        write_per_site(tmp_path / "s2.csv", {site: v + 0.1 for site, v in BASELINE.items()}),
+    ]
+    side = read_side(runs, "nse")
+    assert side.loc["01000004", 1] == pytest.approx(0.95)
+    assert side.loc["01000004", 5] == pytest.approx(0.55)
+    assert side.loc["01000001", 1] == pytest.approx(0.50)
+
+
+def test_the_command_prints_one_row_per_lead_and_names_sites_left_out(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    baseline = write_per_site(tmp_path / "a.csv", {**BASELINE, "09999999": 0.1})
+    candidate = write_per_site(tmp_path / "b.csv", SWAPPED)
+    assert main(["--baseline", str(baseline), "--candidate", str(candidate), "--metric", "kge"]) == 0
+    out = capsys.readouterr().out
+    assert "4 site(s) on both sides; left out, scored on one side only: 09999999" in out
+    assert "kge baseline median" in out
+    rows = [line for line in out.splitlines() if line.strip().startswith(("1 |", "5 |"))]
+    assert len(rows) == 2
+    assert rows[0].rstrip().endswith("1 / 1")
+
+
+def test_unreadable_input_is_refused_with_the_reason(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    good = write_per_site(tmp_path / "a.csv", BASELINE)
+    assert main(["--baseline", str(good), "--candidate", str(tmp_path / "missing.csv")]) == 2
+    assert f"cannot compare: {tmp_path / 'missing.csv'}: no such file" in capsys.readouterr().err
+    assert main(["--baseline", str(good), "--candidate", str(good), "--metric", "low_flow_error"]) == 2
+    assert "missing column(s) low_flow_error" in capsys.readouterr().err
+    other = write_per_site(tmp_path / "other.csv", {"02000001": 0.5})
+    assert main(["--baseline", str(good), "--candidate", str(other)]) == 2
+    assert "no site in common" in capsys.readouterr().err
