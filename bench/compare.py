@@ -2,11 +2,14 @@
 
 The median over 30 sites is the mean of the 15th and 16th; when a gap separates them it moves by
 0.01 or more although no site changed beyond its seed-to-seed noise. So a setting is judged by the
-change of each site's score, paired: its mean over the sites, with an interval from resampling the
-sites (a change whose interval holds 0 is not shown to be real), and how many sites rose.
+change of each site's score, paired: its mean over the sites, with a 90 % interval, and how many
+sites rose.
 
-Each side is one or more per-site CSVs of `bench/skill.py` (its `--out`), e.g. runs of several
-seeds; a side's score of a site is the mean over its runs.
+Each side is one or more per-site CSVs of `bench/skill.py` (its `--out`): runs of other seeds of
+the same setting. A side's score of a site is the mean over its runs. The interval resamples the
+sites and, within each side, the runs: a run's training noise is shared by all its sites (two
+draws of the same settings differed by -0.004 per site at lead 1, interval over sites alone -0.007
+to -0.002), so with one run a side the interval covers the sites only and is too narrow.
 
 Usage:
     .venv/bin/python bench/compare.py --baseline A.csv [A2.csv ...] --candidate B.csv [B2.csv ...] [--metric nse]
@@ -15,6 +18,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from pathlib import Path
 
@@ -34,14 +38,16 @@ class CompareError(Exception):
 def parse_args(argv: list[str]) -> argparse.Namespace:
     """Command-line flags."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--baseline", type=Path, nargs="+", required=True, help="per-site CSV(s) of the reference setting")
+    parser.add_argument(
+        "--baseline", type=Path, nargs="+", required=True, help="per-site CSV(s) of the reference setting"
+    )
     parser.add_argument("--candidate", type=Path, nargs="+", required=True, help="per-site CSV(s) of the new setting")
     parser.add_argument("--metric", choices=METRICS, default="nse", help="score to compare (default nse)")
     return parser.parse_args(argv)
 
 
-def read_side(paths: list[Path], metric: str) -> pd.DataFrame:
-    """[site_id x lead_days] mean score over the runs of one side."""
+def read_runs(paths: list[Path], metric: str) -> list[pd.DataFrame]:
+    """One [site_id x lead_days] table of the score per run."""
     runs = []
     for path in paths:
         if not path.is_file():
@@ -51,37 +57,48 @@ def read_side(paths: list[Path], metric: str) -> pd.DataFrame:
         if missing:
             raise CompareError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
         runs.append(run.pivot(index="site_id", columns="lead_days", values=metric))
-    return sum(runs) / len(runs)
+    return runs
 
 
-def paired_changes(baseline: pd.DataFrame, candidate: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+def common_sites(baseline: list[pd.DataFrame], candidate: list[pd.DataFrame]) -> pd.Index:
+    """Sites every run of both sides scored."""
+    sites = functools.reduce(pd.Index.intersection, [run.index for run in baseline + candidate])
+    if sites.empty:
+        raise CompareError("the two sides have no site in common")
+    return sites
+
+
+def paired_changes(baseline: list[pd.DataFrame], candidate: list[pd.DataFrame], seed: int = 0) -> pd.DataFrame:
     """Per lead day: both medians, the mean change per site with its interval, sites up and down.
 
-    Only sites and lead days both sides scored are compared.
+    Each side's runs are averaged per site; only sites every run scored and lead days every run
+    has are compared. The interval resamples sites and each side's runs (`RESAMPLES` times).
     """
-    common = baseline.index.intersection(candidate.index)
-    if common.empty:
-        raise CompareError("the two sides have no site in common")
-    change = candidate.loc[common] - baseline.loc[common]
+    sites = common_sites(baseline, candidate)
+    leads = functools.reduce(pd.Index.intersection, [run.columns for run in baseline + candidate])
+    base = np.stack([run.loc[sites, leads].to_numpy(float) for run in baseline])  # [runs, sites, leads]
+    cand = np.stack([run.loc[sites, leads].to_numpy(float) for run in candidate])
+    change = cand.mean(axis=0) - base.mean(axis=0)
     rng = np.random.default_rng(seed)
-    rows = []
-    for lead in change.columns.intersection(baseline.columns):
-        values = change[lead].dropna().to_numpy()
-        resampled = rng.choice(values, size=(RESAMPLES, len(values))).mean(axis=1)
-        low, high = np.percentile(resampled, INTERVAL)
-        rows.append(
-            {
-                "lead_days": lead,
-                "baseline_median": baseline.loc[common, lead].median(),
-                "candidate_median": candidate.loc[common, lead].median(),
-                "mean_change": values.mean(),
-                "interval_low": low,
-                "interval_high": high,
-                "sites_up": int((values > 0).sum()),
-                "sites_down": int((values < 0).sum()),
-            }
-        )
-    return pd.DataFrame(rows).set_index("lead_days")
+    resampled = np.empty((RESAMPLES, len(leads)))
+    for number in range(RESAMPLES):
+        base_runs = base[rng.integers(len(base), size=len(base))].mean(axis=0)
+        cand_runs = cand[rng.integers(len(cand), size=len(cand))].mean(axis=0)
+        chosen = rng.integers(len(sites), size=len(sites))
+        resampled[number] = np.nanmean(cand_runs[chosen] - base_runs[chosen], axis=0)
+    low, high = np.percentile(resampled, INTERVAL, axis=0)
+    return pd.DataFrame(
+        {
+            "baseline_median": np.nanmedian(base.mean(axis=0), axis=0),
+            "candidate_median": np.nanmedian(cand.mean(axis=0), axis=0),
+            "mean_change": np.nanmean(change, axis=0),
+            "interval_low": low,
+            "interval_high": high,
+            "sites_up": (change > 0).sum(axis=0),
+            "sites_down": (change < 0).sum(axis=0),
+        },
+        index=pd.Index(leads, name="lead_days"),
+    )
 
 
 def format_changes(changes: pd.DataFrame, metric: str) -> str:
@@ -102,15 +119,19 @@ def main(argv: list[str] | None = None) -> int:
     """Print the comparison; returns 2 when the files cannot be compared."""
     args = parse_args(sys.argv[1:] if argv is None else argv)
     try:
-        baseline, candidate = read_side(args.baseline, args.metric), read_side(args.candidate, args.metric)
+        baseline, candidate = read_runs(args.baseline, args.metric), read_runs(args.candidate, args.metric)
         changes = paired_changes(baseline, candidate)
+        sites = common_sites(baseline, candidate)
     except CompareError as exc:
         print(f"cannot compare: {exc}", file=sys.stderr)
         return 2
-    only = baseline.index.symmetric_difference(candidate.index)
-    print(f"{len(baseline.index.intersection(candidate.index))} site(s) on both sides"
-          + (f"; left out, scored on one side only: {', '.join(only)}" if len(only) else ""))
+    left_out = functools.reduce(pd.Index.union, [run.index for run in baseline + candidate]).difference(sites)
+    print(f"{len(sites)} site(s) in every run, {len(baseline)} run(s) baseline, {len(candidate)} candidate"
+          + (f"; left out, not scored in every run: {', '.join(left_out)}" if len(left_out) else ""))
     print(format_changes(changes, args.metric))
+    if min(len(baseline), len(candidate)) == 1:
+        print("one run on a side: the interval leaves out the training noise a run shares over its sites; "
+              "compare runs of several seeds a side")
     if args.metric == "low_flow_error":
         print("low_flow_error: lower is better, so a negative change is a gain")
     return 0

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from bench.compare import main, paired_changes, read_side
+from bench.compare import main, paired_changes, read_runs
 
 
 def write_per_site(path: Path, nse_by_site: dict[str, float], leads: tuple[int, ...] = (1, 5)) -> Path:
@@ -27,9 +27,13 @@ BASELINE = {"01000001": 0.45, "01000002": 0.55, "01000003": 0.70, "01000004": 0.
 SWAPPED = {"01000001": 0.60, "01000002": 0.40, "01000003": 0.70, "01000004": 0.90}
 
 
+def shifted(scores: dict[str, float], by: float) -> dict[str, float]:
+    return {site: value + by for site, value in scores.items()}
+
+
 def test_a_median_moved_by_a_gap_shows_no_mean_change(tmp_path: Path) -> None:
-    baseline = read_side([write_per_site(tmp_path / "a.csv", BASELINE)], "nse")
-    candidate = read_side([write_per_site(tmp_path / "b.csv", SWAPPED)], "nse")
+    baseline = read_runs([write_per_site(tmp_path / "a.csv", BASELINE)], "nse")
+    candidate = read_runs([write_per_site(tmp_path / "b.csv", SWAPPED)], "nse")
     changes = paired_changes(baseline, candidate)
     lead1 = changes.loc[1]
     assert lead1.baseline_median == pytest.approx(0.625)
@@ -42,8 +46,8 @@ def test_a_median_moved_by_a_gap_shows_no_mean_change(tmp_path: Path) -> None:
 
 
 def test_a_change_at_every_site_has_an_interval_clear_of_zero(tmp_path: Path) -> None:
-    baseline = read_side([write_per_site(tmp_path / "a.csv", BASELINE)], "nse")
-    candidate = read_side([write_per_site(tmp_path / "b.csv", {site: v + 0.02 for site, v in BASELINE.items()})], "nse")
+    baseline = read_runs([write_per_site(tmp_path / "a.csv", BASELINE)], "nse")
+    candidate = read_runs([write_per_site(tmp_path / "b.csv", shifted(BASELINE, 0.02))], "nse")
     lead5 = paired_changes(baseline, candidate).loc[5]
     assert lead5.mean_change == pytest.approx(0.02)
     assert lead5.interval_low == pytest.approx(0.02)
@@ -51,22 +55,39 @@ def test_a_change_at_every_site_has_an_interval_clear_of_zero(tmp_path: Path) ->
 
 
 def test_a_side_of_several_runs_is_their_mean_per_site(tmp_path: Path) -> None:
-    runs = [
-        write_per_site(tmp_path / "s1.csv", BASELINE),
-        write_per_site(tmp_path / "s2.csv", {site: v + 0.1 for site, v in BASELINE.items()}),
-    ]
-    side = read_side(runs, "nse")
-    assert side.loc["01000004", 1] == pytest.approx(0.95)
-    assert side.loc["01000004", 5] == pytest.approx(0.55)
-    assert side.loc["01000001", 1] == pytest.approx(0.50)
+    draws = [write_per_site(tmp_path / "s1.csv", BASELINE), write_per_site(tmp_path / "s2.csv", shifted(BASELINE, 0.1))]
+    baseline = read_runs(draws, "nse")
+    candidate = read_runs([write_per_site(tmp_path / "c.csv", shifted(BASELINE, 0.05))], "nse")
+    lead1 = paired_changes(baseline, candidate).loc[1]
+    assert lead1.baseline_median == pytest.approx(0.675)
+    assert lead1.mean_change == pytest.approx(0.0)
 
 
-def test_the_command_prints_one_row_per_lead_and_names_sites_left_out(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_the_interval_holds_the_noise_a_run_shares_over_its_sites(tmp_path: Path) -> None:
+    # The baseline's two draws differ by 0.02 at every site: training noise of a whole run.
+    draws = [write_per_site(tmp_path / "a1.csv", BASELINE)]
+    draws.append(write_per_site(tmp_path / "a2.csv", shifted(BASELINE, 0.02)))
+    candidate = [write_per_site(tmp_path / f"b{n}.csv", shifted(BASELINE, 0.01)) for n in (1, 2)]
+    lead1 = paired_changes(read_runs(draws, "nse"), read_runs(candidate, "nse")).loc[1]
+    assert lead1.mean_change == pytest.approx(0.0)
+    assert lead1.interval_low == pytest.approx(-0.01)
+    assert lead1.interval_high == pytest.approx(0.01)
+    # With one draw a side the same comparison looks certain: the interval covers the sites only.
+    single = paired_changes(read_runs(draws[:1], "nse"), read_runs(candidate[:1], "nse")).loc[1]
+    assert single.interval_low == pytest.approx(0.01)
+
+
+def test_the_command_prints_one_row_per_lead_and_names_sites_left_out(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     baseline = write_per_site(tmp_path / "a.csv", {**BASELINE, "09999999": 0.1})
     candidate = write_per_site(tmp_path / "b.csv", SWAPPED)
     assert main(["--baseline", str(baseline), "--candidate", str(candidate), "--metric", "kge"]) == 0
     out = capsys.readouterr().out
-    assert "4 site(s) on both sides; left out, scored on one side only: 09999999" in out
+    assert "4 site(s) in every run, 1 run(s) baseline, 1 candidate; left out, not scored in every run: 09999999" in (
+        out
+    )
+    assert "one run on a side: the interval leaves out the training noise" in out
     assert "kge baseline median" in out
     rows = [line for line in out.splitlines() if line.strip().startswith(("1 |", "5 |"))]
     assert len(rows) == 2
