@@ -52,11 +52,14 @@ def read_runs(paths: list[Path], metric: str) -> list[pd.DataFrame]:
     for path in paths:
         if not path.is_file():
             raise CompareError(f"{path}: no such file")
-        run = pd.read_csv(path, dtype={"site_id": str})
-        missing = {"site_id", "lead_days", metric} - set(run.columns)
-        if missing:
-            raise CompareError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
-        runs.append(run.pivot(index="site_id", columns="lead_days", values=metric))
+        try:
+            run = pd.read_csv(path, dtype={"site_id": str})
+            missing = {"site_id", "lead_days", metric} - set(run.columns)
+            if missing:
+                raise CompareError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
+            runs.append(run.pivot(index="site_id", columns="lead_days", values=metric))
+        except ValueError as exc:  # pandas: empty or unparsable file, a site and lead day twice
+            raise CompareError(f"{path}: not a per-site CSV of bench/skill.py ({exc})") from exc
     return runs
 
 

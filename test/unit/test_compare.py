@@ -100,6 +100,14 @@ def test_unreadable_input_is_refused_with_the_reason(tmp_path: Path, capsys: pyt
     assert f"cannot compare: {tmp_path / 'missing.csv'}: no such file" in capsys.readouterr().err
     assert main(["--baseline", str(good), "--candidate", str(good), "--metric", "low_flow_error"]) == 2
     assert "missing column(s) low_flow_error" in capsys.readouterr().err
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    assert main(["--baseline", str(good), "--candidate", str(empty)]) == 2
+    assert f"cannot compare: {empty}: not a per-site CSV of bench/skill.py" in capsys.readouterr().err
+    twice = tmp_path / "twice.csv"
+    twice.write_text(good.read_text() + good.read_text().split("\n", 1)[1])
+    assert main(["--baseline", str(good), "--candidate", str(twice)]) == 2
+    assert f"cannot compare: {twice}: not a per-site CSV of bench/skill.py" in capsys.readouterr().err
     other = write_per_site(tmp_path / "other.csv", {"02000001": 0.5})
     assert main(["--baseline", str(good), "--candidate", str(other)]) == 2
     assert "no site in common" in capsys.readouterr().err
