@@ -21,7 +21,7 @@ A full (non-tuning) run ends with the skill targets, each MET or MISSED, with th
 decimals (the table rounds to three).
 
 Usage:
-    .venv/bin/python bench/skill.py [--data-dir DIR] [--out DIR] [--tuning [late|early]] [--seed N] [--quick]
+    .venv/bin/python bench/skill.py [--data-dir DIR] [--out DIR] [--tuning [late|early]] [--seed N] [--members] [--quick]
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from adapter.local_reader import LocalFlowReader, LocalMeteoReader  # noqa: E402
 from config.settings import METEO_VARIABLES, ModelConfig, TrainingConfig  # noqa: E402
 from domain.errors import StreamflowError  # noqa: E402
 from main_train import print_epoch, read_records  # noqa: E402
-from model.ensemble import train_ensemble  # noqa: E402
+from model.ensemble import TrainedEnsemble, train_ensemble  # noqa: E402
 from model.evaluate import (  # noqa: E402
     LEAD1_TOLERANCE,
     baseline_medians,
@@ -52,6 +52,7 @@ from model.evaluate import (  # noqa: E402
     median_by_lead,
     sites_behind_persistence,
 )
+from model.site_data import SiteSeries  # noqa: E402
 from utils.allocator import keep_freed_memory  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -106,6 +107,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "settings, to measure how far a figure moves with the training noise",
     )
     parser.add_argument(
+        "--members",
+        action="store_true",
+        help="also score each member alone and write its per-site CSV: runs of one setting for bench/compare.py",
+    )
+    parser.add_argument(
         "--quick", action="store_true", help=f"CI variant: {QUICK_SITES} sites, 2 epochs, 1 member, small LSTM"
     )
     return parser.parse_args(argv)
@@ -143,6 +149,22 @@ def target_lines(scores: pd.DataFrame, minutes: float, peak_mb: float) -> list[s
     lines.append(_verdict(f"training + evaluation <= {MAX_MINUTES:.0f} min", minutes <= MAX_MINUTES, f"{minutes:.1f} min"))
     lines.append(_verdict(f"peak memory <= {MAX_PEAK_MB / 1024:.0f} GB", peak_mb <= MAX_PEAK_MB, f"{peak_mb:.0f} MB"))
     return lines
+
+
+def write_member_scores(
+    ensemble: TrainedEnsemble, records: list[SiteSeries], periods: TrainingConfig, per_site: Path
+) -> None:
+    """Score each member alone and write `<per-site stem>_member<k>.csv` next to the ensemble's CSV.
+
+    A member is one draw of the setting's training noise; `bench/compare.py` takes the members of
+    two settings as their runs.
+    """
+    for number, member in enumerate(ensemble.members, start=1):
+        scores = ensemble.score(records, periods.test_start, periods.test_end, members=[member])
+        path = per_site.with_name(f"{per_site.stem}_member{number}.csv")
+        scores.round(4).to_csv(path, index=False)
+        medians = " / ".join(f"{value:.3f}" for value in median_by_lead(scores)["nse"])
+        print(f"member {number} alone: median NSE {medians} -> {path}")
 
 
 def _verdict(label: str, met: bool, figure: str) -> str:
@@ -186,8 +208,10 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     per_site = args.out / (f"skill_tuning_{args.tuning}_per_site.csv" if args.tuning else "skill_per_site.csv")
     scores.round(4).to_csv(per_site, index=False)
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"per-site results: {per_site}")
+    if args.members:
+        write_member_scores(ensemble, records, periods, per_site)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"training {train_seconds / 60:.1f} min, training + evaluation {total_seconds / 60:.1f} min, "
           f"peak memory {peak_mb:.0f} MB, {len(ensemble.members)} member(s), torch threads {torch.get_num_threads()}")
     if not args.tuning:

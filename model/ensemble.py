@@ -32,10 +32,12 @@ class TrainedEnsemble:
     seq_len: int
     horizon: int
 
-    def score(self, records: list[SiteSeries], start, end) -> pd.DataFrame:
-        """Per-site, per-lead scores of the ensemble mean on `start`..`end` (see `model.evaluate`)."""
+    def score(
+        self, records: list[SiteSeries], start, end, members: list[StreamflowLSTM] | None = None
+    ) -> pd.DataFrame:
+        """Per-site, per-lead scores of the mean of `members` (default: all) on `start`..`end` (see `model.evaluate`)."""
         sites = [to_site_tensors(record, self.scaler, self.seq_len) for record in records]
-        forecasts = hindcast(self.members, sites, start, end, self.seq_len, self.horizon)
+        forecasts = hindcast(members or self.members, sites, start, end, self.seq_len, self.horizon)
         return score(records, forecasts, self.scaler, start, end)
 
 

@@ -93,3 +93,26 @@ def test_load_benchmark_without_a_model_says_to_train_first(demo_data_dir: Path,
     assert result.returncode == 1
     assert "load test failed: /healthCheck answered 503" in result.stderr and "run main_train.py" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_members_scored_alone_are_runs_for_compare(tmp_path: Path) -> None:
+    result = run_quick_bench(tmp_path, "--tuning", "--members")
+    assert result.returncode == 0, result.stdout + result.stderr
+    ensemble_csv = tmp_path / "skill_tuning_late_per_site.csv"
+    member_csv = tmp_path / "skill_tuning_late_per_site_member1.csv"
+    assert "member 1 alone: median NSE " in result.stdout
+    # The quick run has one member: alone it is the ensemble.
+    assert member_csv.read_text() == ensemble_csv.read_text()
+    compared = subprocess.run(
+        [
+            sys.executable,
+            str(REPO_ROOT / "bench" / "compare.py"),
+            *("--baseline", str(ensemble_csv), "--candidate", str(member_csv)),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert compared.returncode == 0, compared.stderr
+    assert "3 site(s) in every run, 1 run(s) baseline, 1 candidate" in compared.stdout
+    assert compared.stdout.count("+0.0000   [+0.0000, +0.0000]") == 5
