@@ -2,14 +2,14 @@
 
 The median over 30 sites is the mean of the 15th and 16th; when a gap separates them it moves by
 0.01 or more although no site changed beyond its seed-to-seed noise. So a setting is judged by the
-change of each site's score, paired: its mean over the sites, with a 90 % interval, and how many
-sites rose.
+change of each site's score, paired: its mean over the middle half of the sites (those that decide
+the median) and over all, each with a 90 % interval, and how many sites rose.
 
-Each side is one or more per-site CSVs of `bench/skill.py` (its `--out`): runs of other seeds of
-the same setting. A side's score of a site is the mean over its runs. The interval resamples the
-sites and, within each side, the runs: a run's training noise is shared by all its sites (two
+Each side is one or more per-site CSVs of `bench/skill.py` (its `--out`; with `--members`, one per
+member): runs of one setting. A side's score of a site is the mean over its runs. The intervals
+resample the sites and, within each side, the runs: a run's training noise is shared by all its sites (two
 draws of the same settings differed by -0.004 per site at lead 1, interval over sites alone -0.007
-to -0.002), so with one run a side the interval covers the sites only and is too narrow.
+to -0.002), so with one run a side the intervals cover the sites only and are too narrow.
 
 Usage:
     .venv/bin/python bench/compare.py --baseline A.csv [A2.csv ...] --candidate B.csv [B2.csv ...] [--metric nse]
@@ -71,29 +71,46 @@ def common_sites(baseline: list[pd.DataFrame], candidate: list[pd.DataFrame]) ->
     return sites
 
 
+def middle_half(scores: np.ndarray) -> np.ndarray:
+    """[sites, leads] scores -> mask of the sites between the 25th and 75th percentile of each lead."""
+    low, high = np.nanpercentile(scores, [25.0, 75.0], axis=0)
+    return (scores >= low) & (scores <= high)
+
+
 def paired_changes(baseline: list[pd.DataFrame], candidate: list[pd.DataFrame], seed: int = 0) -> pd.DataFrame:
     """Per lead day: both medians, the mean change per site with its interval, sites up and down.
 
     Each side's runs are averaged per site; only sites every run scored and lead days every run
-    has are compared. The interval resamples sites and each side's runs (`RESAMPLES` times).
+    has are compared. The mean change is given over all sites and over the middle half (the sites
+    between the baseline's quartiles, those that decide the median): the weakest sites swing by
+    0.1-0.3 between runs and can carry the mean of all. The intervals resample sites and each
+    side's runs (`RESAMPLES` times).
     """
     sites = common_sites(baseline, candidate)
     leads = functools.reduce(pd.Index.intersection, [run.columns for run in baseline + candidate])
     base = np.stack([run.loc[sites, leads].to_numpy(float) for run in baseline])  # [runs, sites, leads]
     cand = np.stack([run.loc[sites, leads].to_numpy(float) for run in candidate])
     change = cand.mean(axis=0) - base.mean(axis=0)
+    middle = [np.flatnonzero(column) for column in middle_half(base.mean(axis=0)).T]
     rng = np.random.default_rng(seed)
-    resampled = np.empty((RESAMPLES, len(leads)))
+    resampled_all = np.empty((RESAMPLES, len(leads)))
+    resampled_middle = np.empty((RESAMPLES, len(leads)))
     for number in range(RESAMPLES):
         base_runs = base[rng.integers(len(base), size=len(base))].mean(axis=0)
         cand_runs = cand[rng.integers(len(cand), size=len(cand))].mean(axis=0)
-        chosen = rng.integers(len(sites), size=len(sites))
-        resampled[number] = np.nanmean(cand_runs[chosen] - base_runs[chosen], axis=0)
-    low, high = np.percentile(resampled, INTERVAL, axis=0)
+        drawn = cand_runs - base_runs
+        resampled_all[number] = np.nanmean(drawn[rng.integers(len(sites), size=len(sites))], axis=0)
+        for lead, rows in enumerate(middle):
+            resampled_middle[number, lead] = np.nanmean(drawn[rng.choice(rows, size=len(rows)), lead])
+    low, high = np.percentile(resampled_all, INTERVAL, axis=0)
+    middle_low, middle_high = np.percentile(resampled_middle, INTERVAL, axis=0)
     return pd.DataFrame(
         {
             "baseline_median": np.nanmedian(base.mean(axis=0), axis=0),
             "candidate_median": np.nanmedian(cand.mean(axis=0), axis=0),
+            "middle_change": [np.nanmean(change[rows, lead]) for lead, rows in enumerate(middle)],
+            "middle_low": middle_low,
+            "middle_high": middle_high,
             "mean_change": np.nanmean(change, axis=0),
             "interval_low": low,
             "interval_high": high,
@@ -107,13 +124,15 @@ def paired_changes(baseline: list[pd.DataFrame], candidate: list[pd.DataFrame], 
 def format_changes(changes: pd.DataFrame, metric: str) -> str:
     """The comparison as a text table."""
     lines = [
-        f"lead | {metric} baseline median | candidate median | mean change per site [90 % interval] | sites up / down",
+        f"mean {metric} change per site [90 % interval]; middle half: the sites between the baseline's quartiles",
+        "lead | baseline median | candidate median |        middle half change |          all sites change | up / down",
     ]
     for lead, row in changes.iterrows():
-        interval = f"[{row.interval_low:+.4f}, {row.interval_high:+.4f}]"
+        middle = f"{row.middle_change:+.4f} [{row.middle_low:+.4f}, {row.middle_high:+.4f}]"
+        every = f"{row.mean_change:+.4f} [{row.interval_low:+.4f}, {row.interval_high:+.4f}]"
         lines.append(
-            f"{lead:>4} | {row.baseline_median:>24.4f} | {row.candidate_median:>16.4f} | "
-            f"{row.mean_change:+.4f} {interval:>20} | {int(row.sites_up):>3} / {int(row.sites_down)}"
+            f"{lead:>4} | {row.baseline_median:>15.4f} | {row.candidate_median:>16.4f} | {middle:>25} | {every:>25} | "
+            f"{int(row.sites_up):>2} / {int(row.sites_down)}"
         )
     return "\n".join(lines)
 

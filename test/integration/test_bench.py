@@ -115,4 +115,4 @@ def test_members_scored_alone_are_runs_for_compare(tmp_path: Path) -> None:
     )
     assert compared.returncode == 0, compared.stderr
     assert "3 site(s) in every run, 1 run(s) baseline, 1 candidate" in compared.stdout
-    assert compared.stdout.count("+0.0000   [+0.0000, +0.0000]") == 5
+    assert compared.stdout.count("+0.0000 [+0.0000, +0.0000]") == 10

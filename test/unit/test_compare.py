@@ -42,6 +42,9 @@ def test_a_median_moved_by_a_gap_shows_no_mean_change(tmp_path: Path) -> None:
     assert (lead1.sites_up, lead1.sites_down) == (1, 1)
     assert lead1.interval_low <= lead1.mean_change <= lead1.interval_high
     assert lead1.interval_low < 0 < lead1.interval_high
+    # The middle half holds the sites between the quartiles (0.55 and 0.70): one of them fell.
+    assert lead1.middle_change == pytest.approx(-0.075)
+    assert lead1.middle_low <= lead1.middle_change <= lead1.middle_high
     assert list(changes.index) == [1, 5]
 
 
@@ -51,6 +54,8 @@ def test_a_change_at_every_site_has_an_interval_clear_of_zero(tmp_path: Path) ->
     lead5 = paired_changes(baseline, candidate).loc[5]
     assert lead5.mean_change == pytest.approx(0.02)
     assert lead5.interval_low == pytest.approx(0.02)
+    assert lead5.middle_change == pytest.approx(0.02)
+    assert lead5.middle_low == pytest.approx(0.02)
     assert lead5.sites_up == 4
 
 
@@ -72,6 +77,7 @@ def test_the_interval_holds_the_noise_a_run_shares_over_its_sites(tmp_path: Path
     assert lead1.mean_change == pytest.approx(0.0)
     assert lead1.interval_low == pytest.approx(-0.01)
     assert lead1.interval_high == pytest.approx(0.01)
+    assert (lead1.middle_low, lead1.middle_high) == (pytest.approx(-0.01), pytest.approx(0.01))
     # With one draw a side the same comparison looks certain: the interval covers the sites only.
     single = paired_changes(read_runs(draws[:1], "nse"), read_runs(candidate[:1], "nse")).loc[1]
     assert single.interval_low == pytest.approx(0.01)
@@ -88,7 +94,7 @@ def test_the_command_prints_one_row_per_lead_and_names_sites_left_out(
         out
     )
     assert "one run on a side: the interval leaves out the training noise" in out
-    assert "kge baseline median" in out
+    assert "mean kge change per site" in out
     rows = [line for line in out.splitlines() if line.strip().startswith(("1 |", "5 |"))]
     assert len(rows) == 2
     assert rows[0].rstrip().endswith("1 / 1")
