@@ -47,13 +47,14 @@ WORKDIR /app
 # Train the demo model at build time rather than copying a bundle from the checkout: a clean
 # checkout has none, a developer's local bundle may be stale or trained on other data, and
 # training is seeded, so the image's model always matches the code and config it ships with.
-# Only the code training needs is copied, so edits to the service alone do not retrain.
+# Only the code training needs is copied, so edits to the HTTP layer alone do not retrain.
 FROM runtime AS trainer
 COPY config.yaml main_train.py ./
 COPY adapter adapter
 COPY config config
 COPY domain domain
 COPY model model
+COPY service/__init__.py service/training_service.py service/
 COPY utils utils
 RUN python main_train.py
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import datetime as dt
 import logging
 import os
@@ -23,46 +24,48 @@ import tornado.web
 from tornado.httpserver import HTTPServer
 
 from adapter.factory import build_readers
-from adapter.site_catalogue import SiteCatalogue
-from config.settings import AppConfig, ConfigError, load_config
+from config.loader import load_config
+from config.settings import AppConfig, ConfigError
 from domain.errors import ModelNotLoadedError
 from model.bundle import load_bundle
-from model.predictor import Predictor
+from model.predictor import Predictor, use_threads
 from service.doc_handlers import build_openapi_spec, doc_routes
 from service.forecast_service import ForecastService
 from service.handlers import ForecastHandler, HealthHandler, InFlightRequests, InfoHandler, NotFoundHandler
 from service.info_service import InfoService
+from service.served_model import ServedModel
 
 LOGGER = logging.getLogger(__name__)
 API_VERSION = "1.0.0"
-# Horizon documented when no model is loaded (the default config's).
-DEFAULT_HORIZON = 5
+
+
+@dataclasses.dataclass(frozen=True)
+class Services:
+    """What the handlers serve: the model and the two services built on it."""
+
+    model: ServedModel
+    forecast: ForecastService
+    info: InfoService
+    # Largest `forecast_days` the OpenAPI document shows: the loaded model's, else the configured one.
+    documented_horizon: int
 
 
 def make_app(
-    forecast_service: ForecastService,
-    info_service: InfoService,
-    executor: ThreadPoolExecutor,
-    in_flight: InFlightRequests | None = None,
+    services: Services, executor: ThreadPoolExecutor, in_flight: InFlightRequests | None = None
 ) -> tornado.web.Application:
     """Build the Tornado application.
 
     Args:
-        forecast_service: Serves /forecast and /healthCheck.
-        info_service: Serves /info.
+        services: The served model and its services.
         executor: Threads for blocking reads and inference.
         in_flight: Request counter used by graceful shutdown.
     """
     api = [
-        tornado.web.url(r"/healthCheck", HealthHandler, {"forecast_service": forecast_service}),
-        tornado.web.url(r"/info", InfoHandler, {"info_service": info_service}),
-        tornado.web.url(r"/forecast", ForecastHandler, {"forecast_service": forecast_service}),
+        tornado.web.url(r"/healthCheck", HealthHandler, {"model": services.model}),
+        tornado.web.url(r"/info", InfoHandler, {"info_service": services.info}),
+        tornado.web.url(r"/forecast", ForecastHandler, {"forecast_service": services.forecast, "model": services.model}),
     ]
-    try:
-        horizon = forecast_service.predictor.horizon
-    except ModelNotLoadedError:
-        horizon = DEFAULT_HORIZON
-    spec = build_openapi_spec(api, horizon, API_VERSION)
+    spec = build_openapi_spec(api, services.documented_horizon, API_VERSION)
     return tornado.web.Application(
         api + doc_routes(spec),
         default_handler_class=NotFoundHandler,
@@ -71,9 +74,7 @@ def make_app(
     )
 
 
-def build_services(
-    config: AppConfig, today: Callable[[], dt.date] = dt.date.today
-) -> tuple[ForecastService, InfoService]:
+def build_services(config: AppConfig, today: Callable[[], dt.date] = dt.date.today) -> Services:
     """Build readers, load the model bundle (if any) and wire the services.
 
     Args:
@@ -81,22 +82,24 @@ def build_services(
         today: The current day for the live readers (tests pin it).
     """
     flow_reader, meteo_reader = build_readers(config.data, config.upstream, today)
-    catalogue = SiteCatalogue(config.paths.site_db)
     try:
         predictor = Predictor(load_bundle(config.paths.model_dir))
         LOGGER.info("loaded model %s (horizon %d days)", predictor.version, predictor.horizon)
     except ModelNotLoadedError as exc:
         LOGGER.error("%s; /forecast answers 503 until a model is trained and the service restarted", exc)
         predictor = None
-    return ForecastService(flow_reader, meteo_reader, catalogue, predictor), InfoService(catalogue)
+    model = ServedModel(predictor)
+    horizon = predictor.horizon if predictor else config.model.max_forecast_days
+    return Services(model, ForecastService(flow_reader, meteo_reader, model), InfoService(model), horizon)
 
 
 async def serve(config: AppConfig) -> None:
     """Serve until SIGTERM/SIGINT, then shut down gracefully."""
-    forecast_service, info_service = build_services(config)
+    use_threads(config.server.torch_threads)
+    services = build_services(config)
     in_flight = InFlightRequests()
     with ThreadPoolExecutor(config.server.worker_threads, thread_name_prefix="worker") as executor:
-        app = make_app(forecast_service, info_service, executor, in_flight)
+        app = make_app(services, executor, in_flight)
         server = HTTPServer(app, xheaders=True)
         server.listen(config.server.port, config.server.host)
         LOGGER.info("listening on http://%s:%d (docs at /doc)", config.server.host, config.server.port)
@@ -109,7 +112,7 @@ async def serve(config: AppConfig) -> None:
         server.stop()
         try:
             await asyncio.wait_for(in_flight.wait_idle(), config.server.shutdown_timeout_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             LOGGER.warning("%d request(s) still running after %.0f s; closing", in_flight.count, config.server.shutdown_timeout_s)
         await server.close_all_connections()
     LOGGER.info("stopped")

@@ -35,14 +35,15 @@ class AbstractFlowReader(abc.ABC):
             DataSourceError: The source cannot be read.
         """
 
+    @abc.abstractmethod
     def last_observed(self, site_id: str) -> dt.date | None:
         """Return the last day with observed flow (the issue day of a forecast), None when there is none.
 
+        Which sites are served is the model's answer, not the reader's: readers read what is asked.
+
         Raises:
-            UnknownSiteError: The source has no such site.
             DataSourceError: The source cannot be read.
         """
-        return self.site(site_id).flow_end
 
     @abc.abstractmethod
     def read_flow(self, site_id: str, start: dt.date, end: dt.date) -> pd.DataFrame:
@@ -53,7 +54,6 @@ class AbstractFlowReader(abc.ABC):
             the source does not have are NaN.
 
         Raises:
-            UnknownSiteError: The source has no such site.
             DataSourceError: The source cannot be read or is malformed.
         """
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
 import threading
 from pathlib import Path
 
@@ -23,13 +22,12 @@ import pandas as pd
 from adapter.base import AbstractFlowReader, AbstractMeteoReader
 from domain.errors import DataFormatError, DataSourceError, UnknownSiteError
 from domain.frames import FlowFrame, MeteoFrame, validate_frame
-from domain.site import Site
+from domain.site import Site, position_problem, site_id_problem
 from utils.dates import as_date, daily_index
 
 LOGGER = logging.getLogger(__name__)
 
 SITE_COLUMNS = ("site_id", "name", "latitude", "longitude", "area_km2")
-SITE_ID_PATTERN = r"[0-9]{8,15}"
 
 
 class _ParsedFileCache:
@@ -103,8 +101,11 @@ class LocalFlowReader(AbstractFlowReader):
             raise UnknownSiteError(f"unknown site {site_id}")
         return table.loc[site_id]
 
+    def last_observed(self, site_id: str) -> dt.date | None:
+        observed = self._flow_file(site_id).dropna(subset=["flow"])["time"]
+        return as_date(observed.max()) if len(observed) else None
+
     def read_flow(self, site_id: str, start: dt.date, end: dt.date) -> pd.DataFrame:
-        self._check_listed(site_id)
         frame = self._flow_file(site_id)
         days = daily_index(start, end)
         flow = frame.set_index("time")["flow"].reindex(days)
@@ -167,16 +168,11 @@ def _parse_sites(path: Path) -> pd.DataFrame:
 
 
 def _site_row_problem(row: pd.Series) -> str | None:
-    site_id = row["site_id"]
-    if not isinstance(site_id, str) or not re.fullmatch(SITE_ID_PATTERN, site_id):
-        return f"site_id {site_id!r} is not 8 to 15 digits"
+    problem = site_id_problem(row["site_id"])
+    if problem:
+        return problem
     if not isinstance(row["name"], str) or not row["name"].strip():
         return "name is empty"
-    for column, low, high in (("latitude", -90.0, 90.0), ("longitude", -180.0, 180.0)):
-        value = pd.to_numeric(row[column], errors="coerce")
-        if pd.isna(value) or not low <= value <= high:
-            return f"{column} {row[column]!r} is not a number in [{low}, {high}]"
-    area = pd.to_numeric(row["area_km2"], errors="coerce")
-    if pd.isna(area) or area <= 0:
-        return f"area_km2 {row['area_km2']!r} is not a positive number"
-    return None
+    numbers = [pd.to_numeric(row[column], errors="coerce") for column in ("latitude", "longitude", "area_km2")]
+    # NaN (not a number) fails every range check.
+    return position_problem(*numbers)

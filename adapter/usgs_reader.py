@@ -28,7 +28,7 @@ from config.settings import UpstreamConfig
 from domain.errors import DataFormatError, UnknownSiteError
 from domain.frames import FlowFrame, validate_frame
 from domain.provenance import mark_stale, oldest
-from domain.site import Site
+from domain.site import Site, position_problem
 from utils.dates import daily_index
 
 LOGGER = logging.getLogger(__name__)
@@ -83,7 +83,6 @@ class UsgsFlowReader(AbstractFlowReader):
 
     def last_observed(self, site_id: str) -> dt.date | None:
         """The last day with a value in the last `upstream.recent_days` days (None when there is none)."""
-        self._check_served(site_id)
         today = self._today()
         rows, _ = self._daily_rows(site_id, today - dt.timedelta(days=self._upstream.recent_days), today)
         observed = [row["time"] for row in rows if row["value"] is not None]
@@ -93,10 +92,8 @@ class UsgsFlowReader(AbstractFlowReader):
         """A `FlowFrame` in m3/s with `approval_status` and `qualifiers`; null and absent days are NaN.
 
         Raises:
-            UnknownSiteError: The site is not configured.
             DataSourceError: USGS failed (naming it) and nothing is cached; a stale copy is marked instead.
         """
-        self._check_served(site_id)
         rows, stale_age_s = self._daily_rows(site_id, start, end)
         frame = _flow_frame(site_id, rows, start, end)
         return mark_stale(validate_frame(FlowFrame, frame, f"USGS daily values of site {site_id}"), stale_age_s)
@@ -226,8 +223,9 @@ def _parse_location(page: Any, site_id: str) -> dict[str, Any]:
         area_sq_mi = float(area)
     except (TypeError, ValueError) as exc:
         raise DataFormatError(f"{what}: no usable coordinates {coordinates!r} or drainage area {area!r}") from exc
-    if not (-90 <= latitude <= 90 and -180 <= longitude <= 180 and area_sq_mi > 0):
-        raise DataFormatError(f"{what}: coordinates {coordinates!r} or drainage area {area!r} out of range")
+    problem = position_problem(latitude, longitude, area_sq_mi * SQ_MI_TO_KM2)
+    if problem:
+        raise DataFormatError(f"{what}: {problem}")
     name = str(properties.get("monitoring_location_name") or f"USGS-{site_id}")
     return {"name": name, "latitude": latitude, "longitude": longitude, "area_sq_mi": area_sq_mi}
 

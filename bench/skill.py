@@ -1,6 +1,6 @@
 """Forecast skill on real rivers: the camels30 benchmark (or any local data directory).
 
-Protocol (fixed so results compare):
+Protocol (fixed so results compare; the data directory and periods are `config/camels30.yaml`'s):
 - one model for all sites, trained on 1981-01-01..1995-12-31 (every day of it, for the fixed
   number of epochs: no validation period is carved out); tested on 1996-01-01..2014-12-31;
 - a forecast issued on day t sees flow observed through t; meteorology through t+k is taken as
@@ -31,7 +31,6 @@ import dataclasses
 import datetime as dt
 import resource
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -41,10 +40,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from adapter.baselines import read_baselines  # noqa: E402
 from adapter.local_reader import LocalFlowReader, LocalMeteoReader  # noqa: E402
+from config.loader import load_config  # noqa: E402
 from config.settings import METEO_VARIABLES, ModelConfig, TrainingConfig  # noqa: E402
 from domain.errors import StreamflowError  # noqa: E402
-from main_train import print_epoch, read_records  # noqa: E402
-from model.ensemble import TrainedEnsemble, train_ensemble  # noqa: E402
+from model.ensemble import Ensemble  # noqa: E402
 from model.evaluate import (  # noqa: E402
     LEAD1_TOLERANCE,
     baseline_medians,
@@ -53,27 +52,21 @@ from model.evaluate import (  # noqa: E402
     sites_behind_persistence,
 )
 from model.site_data import SiteSeries  # noqa: E402
+from model.trainer import train_bundle  # noqa: E402
+from service.training_service import print_epoch, read_records  # noqa: E402
 from utils.allocator import keep_freed_memory  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_DATA_DIR = REPO_ROOT.parent / "shared" / "bench" / "camels30"
-PROTOCOL = {
-    "train_start": dt.date(1981, 1, 1),
-    "train_end": dt.date(1995, 12, 31),
-    "test_start": dt.date(1996, 1, 1),
-    "test_end": dt.date(2014, 12, 31),
-}
-# Tuning never sees the test period: two splits of 1981-1995, each scoring three held-out years.
+# The protocol: camels30's data directory, features and periods; model and training settings
+# at their built-in defaults.
+PROTOCOL_CONFIG = REPO_ROOT / "config" / "camels30.yaml"
+# Tuning never sees the test period: two splits of the protocol's training years, each scoring
+# three held-out years (the early split's first forecasts read 1981 as input history only).
 TUNING_SPLITS = {
-    "late": {**PROTOCOL, "train_end": dt.date(1992, 12, 31), "test_start": dt.date(1993, 1, 1), "test_end": dt.date(1995, 12, 31)},
-    "early": {
-        **PROTOCOL,
-        "train_start": dt.date(1985, 1, 1),
-        "test_start": dt.date(1982, 1, 1),
-        "test_end": dt.date(1984, 12, 31),
-    },
+    "late": {"train_end": dt.date(1992, 12, 31), "test_start": dt.date(1993, 1, 1), "test_end": dt.date(1995, 12, 31)},
+    "early": {"train_start": dt.date(1985, 1, 1), "test_start": dt.date(1982, 1, 1), "test_end": dt.date(1984, 12, 31)},
 }
-# Targets of a full run: (label, threshold); the figures are computed in `target_figures`.
+# Targets of a full run: (label, threshold); the figures are computed in `target_lines`.
 TARGETS = (
     ("median NSE at lead 1 >= 0.80", 0.80),
     ("median NSE at lead 5 >= 0.60", 0.60),
@@ -90,7 +83,7 @@ QUICK_SITES = 3
 def parse_args(argv: list[str]) -> argparse.Namespace:
     """Command-line flags."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="local data directory")
+    parser.add_argument("--data-dir", type=Path, help=f"local data directory (default: {PROTOCOL_CONFIG.name}'s)")
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench" / "results", help="directory for the per-site CSV")
     parser.add_argument(
         "--tuning",
@@ -117,12 +110,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def benchmark_settings(args: argparse.Namespace) -> tuple[ModelConfig, TrainingConfig]:
-    """The default model and training settings on the benchmark's features and protocol periods."""
-    with next((args.data_dir / "meteo").glob("*.csv")).open() as meteo_file:
+def benchmark_settings(args: argparse.Namespace, data_dir: Path) -> tuple[ModelConfig, TrainingConfig]:
+    """The protocol's model and training settings, on the meteo variables `data_dir` has."""
+    protocol = load_config(PROTOCOL_CONFIG, environ={})
+    with next((data_dir / "meteo").glob("*.csv")).open() as meteo_file:
         header = meteo_file.readline().strip().split(",")
-    model = ModelConfig(meteo_features=tuple(name for name in METEO_VARIABLES if name in header))
-    training = TrainingConfig(**(TUNING_SPLITS[args.tuning] if args.tuning else PROTOCOL))
+    model = dataclasses.replace(protocol.model, meteo_features=tuple(name for name in METEO_VARIABLES if name in header))
+    training = dataclasses.replace(protocol.training, **TUNING_SPLITS.get(args.tuning, {}))
     if args.seed is not None:
         training = dataclasses.replace(training, seed=args.seed)
     if args.quick:
@@ -143,7 +137,7 @@ def target_lines(scores: pd.DataFrame, minutes: float, peak_mb: float) -> list[s
     medians = median_by_lead(scores)
     margin = (medians["nse"] - medians["persistence_nse"]).loc[2:5].min()
     figures = (medians.loc[1, "nse"], medians.loc[5, "nse"], margin, medians.loc[1, "kge"])
-    lines = [_verdict(label, figure >= threshold, f"{figure:.4f}") for (label, threshold), figure in zip(TARGETS, figures)]
+    lines = [_verdict(label, figure >= threshold, f"{figure:.4f}") for (label, threshold), figure in zip(TARGETS, figures, strict=True)]
     behind = len(sites_behind_persistence(scores))
     lines.append(_verdict(f"no site more than {LEAD1_TOLERANCE} NSE below persistence at lead 1", behind == 0, f"{behind} site(s)"))
     lines.append(_verdict(f"training + evaluation <= {MAX_MINUTES:.0f} min", minutes <= MAX_MINUTES, f"{minutes:.1f} min"))
@@ -151,9 +145,7 @@ def target_lines(scores: pd.DataFrame, minutes: float, peak_mb: float) -> list[s
     return lines
 
 
-def write_member_scores(
-    ensemble: TrainedEnsemble, records: list[SiteSeries], periods: TrainingConfig, per_site: Path
-) -> None:
+def write_member_scores(ensemble: Ensemble, records: list[SiteSeries], periods: TrainingConfig, per_site: Path) -> None:
     """Score each member alone and write `<per-site stem>_member<k>.csv` next to the ensemble's CSV.
 
     A member is one draw of the setting's training noise; `bench/compare.py` takes the members of
@@ -175,10 +167,11 @@ def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; returns 1 when the data do not cover the protocol or the persistence check fails."""
     args = parse_args(sys.argv[1:] if argv is None else argv)
     keep_freed_memory()
-    model, periods = benchmark_settings(args)
-    flow_reader, meteo_reader = LocalFlowReader(args.data_dir), LocalMeteoReader(args.data_dir)
+    data_dir = args.data_dir or load_config(PROTOCOL_CONFIG, environ={}).data.data_dir
+    model, periods = benchmark_settings(args, data_dir)
+    flow_reader, meteo_reader = LocalFlowReader(data_dir), LocalMeteoReader(data_dir)
     sites = flow_reader.list_sites()[: QUICK_SITES if args.quick else None]
-    print(f"{len(sites)} sites from {args.data_dir}; features {', '.join(model.meteo_features)}")
+    print(f"{len(sites)} sites from {data_dir}; features {', '.join(model.meteo_features)}")
     print(
         f"train {periods.train_start}..{periods.train_end} ({periods.epochs} epochs, no early stopping), "
         f"scored {periods.test_start}..{periods.test_end}"
@@ -193,16 +186,15 @@ def main(argv: list[str] | None = None) -> int:
     print("meteorology over the lead days is the observed record: a perfect meteorological forecast")
     try:
         records = read_records(flow_reader, meteo_reader, sites, model, periods)
-        began = time.perf_counter()
-        ensemble = train_ensemble(records, model, periods, on_epoch=print_epoch)
+        run = train_bundle(records, model, periods, {"data_dir": str(data_dir)}, on_epoch=print_epoch)
     except StreamflowError as exc:
-        print(f"benchmark failed: {exc} (the protocol needs records over "
-              f"{periods.train_start}..{periods.test_end})", file=sys.stderr)
+        print(
+            f"benchmark failed: {exc} (the protocol needs records over {periods.train_start}..{periods.test_end})",
+            file=sys.stderr,
+        )
         return 1
-    train_seconds = time.perf_counter() - began
-    scores = ensemble.score(records, periods.test_start, periods.test_end)
-    total_seconds = time.perf_counter() - began
-    baselines = None if args.tuning else read_baselines(args.data_dir)
+    scores = run.scores
+    baselines = None if args.tuning else read_baselines(data_dir)
     print()
     print(format_table(scores, baselines))
     args.out.mkdir(parents=True, exist_ok=True)
@@ -210,13 +202,15 @@ def main(argv: list[str] | None = None) -> int:
     scores.round(4).to_csv(per_site, index=False)
     print(f"per-site results: {per_site}")
     if args.members:
-        write_member_scores(ensemble, records, periods, per_site)
+        write_member_scores(run.ensemble, records, periods, per_site)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"training {train_seconds / 60:.1f} min, training + evaluation {total_seconds / 60:.1f} min, "
-          f"peak memory {peak_mb:.0f} MB, {len(ensemble.members)} member(s), torch threads {torch.get_num_threads()}")
+    print(
+        f"training {run.train_seconds / 60:.1f} min, training + evaluation {run.total_seconds / 60:.1f} min, "
+        f"peak memory {peak_mb:.0f} MB, {len(run.ensemble.members)} member(s), torch threads {torch.get_num_threads()}"
+    )
     if not args.tuning:
         print("targets" + (" (quick run: a smoke test, not a measurement)" if args.quick else ""))
-        print("\n".join(target_lines(scores, total_seconds / 60, peak_mb)))
+        print("\n".join(target_lines(scores, run.total_seconds / 60, peak_mb)))
     if baselines is not None:
         difference = check_persistence(scores, baselines)
         verdict = "OK" if difference <= PERSISTENCE_TOLERANCE else "FAILED"

@@ -1,8 +1,13 @@
-"""Domain errors: raised by adapters and services, mapped to HTTP in one place.
+"""Domain errors, and the one table of every error code the service can answer.
 
-Each class carries the HTTP status and a stable machine-readable code, so the
-service's error mapping is a lookup rather than a chain of isinstance checks.
+Each class carries the HTTP status, a stable machine-readable code and when it happens, so
+the service's error mapping is a lookup, and the response schema, the OpenAPI document and
+the README's error table are all built from `ERROR_CODES`.
 """
+
+from __future__ import annotations
+
+import dataclasses
 
 
 class StreamflowError(Exception):
@@ -10,6 +15,7 @@ class StreamflowError(Exception):
 
     status = 500
     code = "internal_error"
+    when = "a bug: the traceback goes to the service log, never to the client"
 
 
 class InvalidRequestError(StreamflowError):
@@ -17,13 +23,15 @@ class InvalidRequestError(StreamflowError):
 
     status = 400
     code = "invalid_request"
+    when = "missing, repeated, unknown, malformed or out-of-range parameter (the message names it)"
 
 
 class UnknownSiteError(StreamflowError):
-    """The site is not in the catalogue of the loaded model."""
+    """The site is not served by the loaded model."""
 
     status = 404
     code = "unknown_site"
+    when = "the site is not forecast by the loaded model"
 
 
 class InsufficientDataError(StreamflowError):
@@ -31,6 +39,10 @@ class InsufficientDataError(StreamflowError):
 
     status = 422
     code = "insufficient_data"
+    when = (
+        "too little meteorology or observed flow around the issue date (the model reads the meteorology of "
+        "every lead day, however few `forecast_days` asks for), or `issue_date` after the last observation"
+    )
 
 
 class DataSourceError(StreamflowError):
@@ -38,12 +50,14 @@ class DataSourceError(StreamflowError):
 
     status = 502
     code = "data_source_error"
+    when = "a data source failed (the message names it)"
 
 
 class DataFormatError(DataSourceError):
     """A data file or response is malformed; the message names file and row."""
 
     code = "data_format_error"
+    when = "a data source holds malformed data (the message names the file and line, or the upstream)"
 
 
 class UpstreamTimeoutError(DataSourceError):
@@ -51,6 +65,7 @@ class UpstreamTimeoutError(DataSourceError):
 
     status = 504
     code = "upstream_timeout"
+    when = "a live upstream (USGS, Open-Meteo) did not answer in time"
 
 
 class ModelNotLoadedError(StreamflowError):
@@ -58,3 +73,34 @@ class ModelNotLoadedError(StreamflowError):
 
     status = 503
     code = "model_not_loaded"
+    when = "no model bundle is loaded: run main_train.py, then restart the service"
+
+
+@dataclasses.dataclass(frozen=True)
+class ErrorCode:
+    """One code of the `{"error": {"code": ..., "message": ...}}` answers."""
+
+    status: int
+    code: str
+    when: str
+
+
+# Answered by the HTTP layer rather than raised by domain code.
+NOT_FOUND = ErrorCode(404, "not_found", "unknown path")
+METHOD_NOT_ALLOWED = ErrorCode(405, "method_not_allowed", "a method other than GET; the `Allow` header names GET")
+DOMAIN_ERRORS = (
+    InvalidRequestError,
+    UnknownSiteError,
+    InsufficientDataError,
+    DataSourceError,
+    DataFormatError,
+    ModelNotLoadedError,
+    UpstreamTimeoutError,
+    StreamflowError,
+)
+ERROR_CODES = tuple(
+    sorted(
+        [ErrorCode(error.status, error.code, error.when) for error in DOMAIN_ERRORS] + [NOT_FOUND, METHOD_NOT_ALLOWED],
+        key=lambda entry: (entry.status, entry.code),
+    )
+)

@@ -16,18 +16,24 @@ from typing import Any
 import jsonschema
 
 from domain.errors import InvalidRequestError
+from domain.site import SITE_ID_DESCRIPTION, SITE_ID_PATTERN
+
+# Issue dates outside this range cannot be a gauge's record (and pandas' calendar ends in 1677 and 2262).
+ISSUE_DATE_RANGE = (dt.date(1850, 1, 1), dt.date(2199, 12, 31))
 
 SITE_ID_SCHEMA = {
     "type": "string",
-    "pattern": "^[0-9]{8,15}$",
-    "description": "USGS site number: 8 to 15 digits, leading zeros kept",
+    "pattern": f"^{SITE_ID_PATTERN}$",
+    "description": f"USGS site number: {SITE_ID_DESCRIPTION}, leading zeros kept",
     "example": "01646500",
 }
 ISSUE_DATE_SCHEMA = {
     "type": "string",
     "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$",
     "format": "date",
-    "description": "Issue a hindcast from this day (YYYY-MM-DD) instead of the last observed day",
+    "description": "Issue a hindcast from this day (YYYY-MM-DD, {} to {}) instead of the last observed day".format(
+        *ISSUE_DATE_RANGE
+    ),
 }
 
 INFO_QUERY_SCHEMA = {
@@ -86,8 +92,16 @@ def parse_query(schema: dict, arguments: Mapping[str, list[str]]) -> dict[str, A
     if error is not None:
         raise InvalidRequestError(_describe(error, query))
     if "issue_date" in query:
-        query["issue_date"] = dt.date.fromisoformat(query["issue_date"])
+        query["issue_date"] = _issue_date(query["issue_date"])
     return query
+
+
+def _issue_date(text: str) -> dt.date:
+    day = dt.date.fromisoformat(text)
+    first, last = ISSUE_DATE_RANGE
+    if not first <= day <= last:
+        raise InvalidRequestError(f"parameter 'issue_date' must be between {first} and {last}, got {text!r}")
+    return day
 
 
 def _cast(property_schema: dict, raw: str) -> Any:
@@ -120,7 +134,7 @@ def _describe(error: jsonschema.ValidationError, query: Mapping[str, Any]) -> st
 
 def _pattern_reason(name: str) -> str:
     if name == "site_id":
-        return "must be a USGS site number of 8 to 15 digits"
+        return f"must be a USGS site number of {SITE_ID_DESCRIPTION}"
     if name == "issue_date":
         return "must be a date YYYY-MM-DD"
     return "is malformed"

@@ -6,6 +6,9 @@ responses against them, so the documentation cannot drift from behaviour.
 
 from __future__ import annotations
 
+from domain.errors import ERROR_CODES
+from domain.site import LATITUDE_RANGE, LONGITUDE_RANGE, SITE_ID_PATTERN
+
 DATE = {"type": "string", "format": "date", "example": "2024-12-31"}
 
 ERROR_SCHEMA = {
@@ -19,18 +22,7 @@ ERROR_SCHEMA = {
                 "code": {
                     "type": "string",
                     "description": "Stable machine-readable code",
-                    "enum": [
-                        "invalid_request",
-                        "not_found",
-                        "unknown_site",
-                        "insufficient_data",
-                        "data_source_error",
-                        "data_format_error",
-                        "upstream_timeout",
-                        "model_not_loaded",
-                        "method_not_allowed",
-                        "internal_error",
-                    ],
+                    "enum": [entry.code for entry in ERROR_CODES],
                 },
                 "message": {"type": "string", "description": "What went wrong, naming the parameter or source"},
             },
@@ -53,14 +45,14 @@ SITE_SCHEMA = {
     "type": "object",
     "required": ["site_id", "name", "latitude", "longitude", "area_km2", "data_period"],
     "properties": {
-        "site_id": {"type": "string", "pattern": "^[0-9]{8,15}$", "example": "01646500"},
+        "site_id": {"type": "string", "pattern": f"^{SITE_ID_PATTERN}$", "example": "01646500"},
         "name": {"type": "string"},
-        "latitude": {"type": "number", "minimum": -90, "maximum": 90},
-        "longitude": {"type": "number", "minimum": -180, "maximum": 180},
+        "latitude": {"type": "number", "minimum": LATITUDE_RANGE[0], "maximum": LATITUDE_RANGE[1]},
+        "longitude": {"type": "number", "minimum": LONGITUDE_RANGE[0], "maximum": LONGITUDE_RANGE[1]},
         "area_km2": {"type": "number", "exclusiveMinimum": 0, "description": "Drainage area, km2"},
         "data_period": {
             "type": "object",
-            "description": "First and last day of observed flow when the catalogue was written",
+            "description": "First and last day of observed flow when the model was trained",
             "required": ["start", "end"],
             "properties": {
                 "start": {**DATE, "nullable": True},
@@ -72,8 +64,9 @@ SITE_SCHEMA = {
 
 INFO_SCHEMA = {
     "type": "object",
-    "required": ["synthetic_data", "sites"],
+    "required": ["model_version", "synthetic_data", "sites"],
     "properties": {
+        "model_version": {"type": "string", "description": "Version id of the model serving these sites"},
         "synthetic_data": {
             "type": "boolean",
             "description": "True when the sites are the generated synthetic demo dataset, not real rivers",

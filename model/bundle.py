@@ -1,20 +1,23 @@
-"""Model bundles: everything needed to serve a trained model, written atomically.
+"""Model bundles: the one artifact of a trained model, written atomically.
 
-Layout under the model directory::
+A bundle holds everything needed to serve and audit a model: the weights of every member,
+the scaler, the model and training settings it was built with, the sites it serves (name,
+position, area, data period), test metrics per site and lead, the data fingerprint and where
+the data came from. Layout under the model directory::
 
     <version>/weights.pt      state_dicts of the ensemble members (torch, weights only)
-    <version>/bundle.json     architecture, features, seq_len, horizon, scaler, config,
-                              data fingerprint, training metrics, provenance
+    <version>/bundle.json     everything else, readable JSON
     current -> <version>      symlink to the bundle the service loads
 
-A bundle is built in a hidden temporary directory, fsynced, renamed to its
-version directory, and only then is `current` switched by an atomic rename of
-a new symlink. A crash at any point leaves the previous bundle untouched.
+A bundle is built in a hidden temporary directory, fsynced, renamed to its version
+directory, and only then is `current` switched by an atomic rename of a new symlink. A
+crash at any point leaves the previous bundle untouched.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 import logging
 import os
@@ -25,7 +28,10 @@ from pathlib import Path
 
 import torch
 
-from domain.errors import ModelNotLoadedError
+from config.loader import as_json, section_from_json
+from config.settings import ModelConfig, TrainingConfig
+from domain.errors import ModelNotLoadedError, UnknownSiteError
+from domain.site import Site
 from model.scaler import FeatureScaler
 
 LOGGER = logging.getLogger(__name__)
@@ -34,52 +40,73 @@ CURRENT_LINK = "current"
 WEIGHTS_FILE = "weights.pt"
 METADATA_FILE = "bundle.json"
 BUNDLES_KEPT = 3
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class ModelBundle:
     """A trained model with what it needs to be served and audited.
 
     Attributes:
         version: Unique id: UTC training time and a data fingerprint prefix.
-        architecture: Keyword arguments of `StreamflowLSTM`.
-        seq_len: Past days a forecast sees.
-        horizon: Lead days the model predicts.
-        scaler: Fitted scaling statistics (includes the meteo feature list).
+        model: Inputs and architecture it was built with.
+        training: Periods and optimisation settings it was trained with.
+        scaler: Fitted scaling statistics.
         state_dicts: Weights of each ensemble member.
-        config: The configuration used for training (JSON-ready).
+        sites: Every site it serves, with the metadata `/info` shows.
+        metrics: Test-period scores per site and lead, and their medians (JSON-ready).
         data_fingerprint: SHA-256 of the training data.
-        metrics: Test-period scores (JSON-ready).
+        data_source: The data settings it was trained on (JSON-ready), for audit.
         synthetic_data: True when trained on the generated demo dataset.
     """
 
     version: str
-    architecture: dict
-    seq_len: int
-    horizon: int
+    model: ModelConfig
+    training: TrainingConfig
     scaler: FeatureScaler
     state_dicts: list[dict[str, torch.Tensor]]
-    config: dict
-    data_fingerprint: str
+    sites: tuple[Site, ...]
     metrics: dict
+    data_fingerprint: str
+    data_source: dict
     synthetic_data: bool
+
+    @property
+    def horizon(self) -> int:
+        """Lead days the model predicts."""
+        return self.model.max_forecast_days
+
+    def site(self, site_id: str) -> Site:
+        """The metadata of a site this model serves: the one answer to "is this site served?".
+
+        Raises:
+            UnknownSiteError: The model does not serve the site.
+        """
+        for site in self.sites:
+            if site.site_id == site_id:
+                return site
+        raise UnknownSiteError(f"unknown site {site_id}: model {self.version} does not forecast it (see /info)")
 
     def metadata(self) -> dict:
         """Everything but the weights, as written to bundle.json."""
         return {
             "format_version": FORMAT_VERSION,
             "version": self.version,
-            "architecture": self.architecture,
-            "seq_len": self.seq_len,
-            "horizon": self.horizon,
+            "model": as_json(self.model),
+            "training": as_json(self.training),
             "ensemble_size": len(self.state_dicts),
             "scaler": self.scaler.to_dict(),
-            "config": self.config,
-            "data_fingerprint": self.data_fingerprint,
+            "sites": [site.as_json() for site in self.sites],
             "metrics": self.metrics,
+            "data_fingerprint": self.data_fingerprint,
+            "data_source": self.data_source,
             "synthetic_data": self.synthetic_data,
         }
+
+
+def new_version(fingerprint: str) -> str:
+    """A version id: the UTC time now and the data fingerprint's first 8 characters."""
+    return f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}-{fingerprint[:8]}"
 
 
 def save_bundle(bundle: ModelBundle, model_dir: Path) -> Path:
@@ -111,34 +138,44 @@ def save_bundle(bundle: ModelBundle, model_dir: Path) -> Path:
     return target
 
 
+def has_bundle(model_dir: Path) -> bool:
+    """Whether `model_dir` holds a current bundle, or is a bundle directory itself."""
+    return (model_dir / CURRENT_LINK).exists() or (model_dir / METADATA_FILE).exists()
+
+
 def load_bundle(model_dir: Path) -> ModelBundle:
-    """Load the current bundle.
+    """Load the current bundle of a model directory, or the bundle directory `model_dir` itself.
 
     Raises:
-        ModelNotLoadedError: No bundle exists, or it cannot be read.
+        ModelNotLoadedError: No bundle exists, it cannot be read, or it has another format (retrain).
     """
-    link = model_dir / CURRENT_LINK
-    if not link.exists():
-        raise ModelNotLoadedError(f"no model bundle at {link}: run main_train.py first")
-    directory = link.resolve()
+    if (model_dir / METADATA_FILE).exists():
+        directory = model_dir
+    elif (model_dir / CURRENT_LINK).exists():
+        directory = (model_dir / CURRENT_LINK).resolve()
+    else:
+        raise ModelNotLoadedError(f"no model bundle at {model_dir / CURRENT_LINK}: run main_train.py first")
     try:
         meta = json.loads((directory / METADATA_FILE).read_text(encoding="utf-8"))
-        state_dicts = torch.load(directory / WEIGHTS_FILE, map_location="cpu", weights_only=True)
         if meta.get("format_version") != FORMAT_VERSION:
-            raise ValueError(f"format_version {meta.get('format_version')} is not {FORMAT_VERSION}")
+            raise ModelNotLoadedError(
+                f"model bundle {directory} has format {meta.get('format_version')}, this version reads format "
+                f"{FORMAT_VERSION}: retrain it with main_train.py"
+            )
         return ModelBundle(
             version=meta["version"],
-            architecture=meta["architecture"],
-            seq_len=int(meta["seq_len"]),
-            horizon=int(meta["horizon"]),
+            model=section_from_json(ModelConfig, meta["model"]),
+            training=section_from_json(TrainingConfig, meta["training"]),
             scaler=FeatureScaler.from_dict(meta["scaler"]),
-            state_dicts=state_dicts,
-            config=meta["config"],
-            data_fingerprint=meta["data_fingerprint"],
+            state_dicts=torch.load(directory / WEIGHTS_FILE, map_location="cpu", weights_only=True),
+            sites=tuple(Site.from_json(site) for site in meta["sites"]),
             metrics=meta["metrics"],
+            data_fingerprint=meta["data_fingerprint"],
+            data_source=meta["data_source"],
             synthetic_data=bool(meta["synthetic_data"]),
         )
-    except (OSError, ValueError, KeyError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:
+        # ConfigError is a ValueError: a malformed setting in bundle.json lands here too.
         raise ModelNotLoadedError(f"model bundle {directory} cannot be loaded: {exc}") from exc
 
 

@@ -24,6 +24,13 @@ from model.site_data import SiteSeries
 
 # Issue days per window; the LSTM runs seq_len + N - 1 steps for N forecasts.
 ISSUE_DAYS_PER_WINDOW = 365
+# Past-day channels after the meteorology: scaled log flow and its observed mask.
+FLOW_CHANNELS = 2
+
+
+def input_widths(n_features: int) -> tuple[int, int]:
+    """Features per past day and per forecast day of `SiteTensors` with `n_features` meteo variables."""
+    return n_features + FLOW_CHANNELS, n_features
 
 
 @dataclasses.dataclass

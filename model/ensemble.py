@@ -1,8 +1,9 @@
-"""Train an ensemble of seeded LSTMs on site records and score it on a period."""
+"""An ensemble of seeded LSTMs with its scaler: trained here, scored on a period, run by the predictor."""
 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import hashlib
 import logging
 from collections.abc import Callable
@@ -12,32 +13,75 @@ import pandas as pd
 import torch
 
 from config.settings import ModelConfig, TrainingConfig
-from model.dataset import to_site_tensors
+from model.dataset import Batch, input_widths, to_site_tensors
 from model.evaluate import hindcast, median_by_lead, score
 from model.lstm import StreamflowLSTM
 from model.scaler import FeatureScaler
 from model.site_data import SiteSeries
-from model.train import EpochReport, FitSettings, fit
+from model.train import EpochReport, fit
 
 LOGGER = logging.getLogger(__name__)
 
 
-@dataclasses.dataclass
-class TrainedEnsemble:
-    """Fitted scaler and ensemble members, ready to bundle or evaluate."""
+def build_network(model_config: ModelConfig, n_static: int) -> StreamflowLSTM:
+    """A freshly initialised network for `model_config`'s inputs and `n_static` site attributes."""
+    n_past, n_future = input_widths(len(model_config.meteo_features))
+    return StreamflowLSTM(
+        n_past=n_past,
+        n_future=n_future,
+        n_static=n_static,
+        hidden_size=model_config.hidden_size,
+        horizon=model_config.max_forecast_days,
+        dropout=model_config.dropout,
+    )
 
+
+@dataclasses.dataclass
+class Ensemble:
+    """The fitted scaler and the members of one model, in evaluation mode once trained."""
+
+    model_config: ModelConfig
     scaler: FeatureScaler
     members: list[StreamflowLSTM]
-    architecture: dict
-    seq_len: int
-    horizon: int
+
+    @classmethod
+    def from_state_dicts(
+        cls, model_config: ModelConfig, scaler: FeatureScaler, state_dicts: list[dict[str, torch.Tensor]]
+    ) -> Ensemble:
+        """Rebuild a trained ensemble from its members' weights.
+
+        Raises:
+            RuntimeError: The weights do not fit the architecture.
+        """
+        members = []
+        for state_dict in state_dicts:
+            member = build_network(model_config, len(scaler.static_names))
+            member.load_state_dict(state_dict)
+            member.eval()
+            members.append(member)
+        return cls(model_config, scaler, members)
+
+    def state_dicts(self) -> list[dict[str, torch.Tensor]]:
+        """The members' weights."""
+        return [member.state_dict() for member in self.members]
+
+    def mean_forecast(self, batch: Batch) -> np.ndarray:
+        """[B, N, horizon] ensemble-mean forecasts of a batch, in the scaler's target space."""
+        with torch.inference_mode():
+            outputs = [member(batch.past, batch.future, batch.static, batch.last_flow) for member in self.members]
+        return torch.stack(outputs).mean(dim=0).numpy().astype(np.float64)
 
     def score(
-        self, records: list[SiteSeries], start, end, members: list[StreamflowLSTM] | None = None
+        self,
+        records: list[SiteSeries],
+        start: dt.date,
+        end: dt.date,
+        members: list[StreamflowLSTM] | None = None,
     ) -> pd.DataFrame:
         """Per-site, per-lead scores of the mean of `members` (default: all) on `start`..`end` (see `model.evaluate`)."""
-        sites = [to_site_tensors(record, self.scaler, self.seq_len) for record in records]
-        forecasts = hindcast(members or self.members, sites, start, end, self.seq_len, self.horizon)
+        seq_len, horizon = self.model_config.seq_len, self.model_config.max_forecast_days
+        sites = [to_site_tensors(record, self.scaler, seq_len) for record in records]
+        forecasts = hindcast(members or self.members, sites, start, end, seq_len, horizon)
         return score(records, forecasts, self.scaler, start, end)
 
 
@@ -46,7 +90,7 @@ def train_ensemble(
     model_config: ModelConfig,
     training: TrainingConfig,
     on_epoch: Callable[[int, EpochReport], None] = lambda member, report: None,
-) -> TrainedEnsemble:
+) -> Ensemble:
     """Fit the scaler on the training period, then train `ensemble_size` seeded members.
 
     Args:
@@ -57,53 +101,40 @@ def train_ensemble(
 
     Returns:
         The trained ensemble.
+
+    Raises:
+        InsufficientDataError: A site has no observed flow in the training period.
     """
     scaler = FeatureScaler.fit(
         records, model_config.meteo_features, training.train_start, training.train_end, model_config.sqrt_features
     )
-    sites = [to_site_tensors(record, scaler, model_config.seq_len) for record in records]
-    n_features = len(model_config.meteo_features)
-    architecture = {
-        "n_past": n_features + 2,
-        "n_future": n_features,
-        "n_static": len(scaler.static_names),
-        "hidden_size": model_config.hidden_size,
-        "horizon": model_config.max_forecast_days,
-        "dropout": model_config.dropout,
-    }
-    settings = FitSettings(
-        epochs=training.epochs,
-        batch_size=training.batch_size,
-        learning_rate=training.learning_rate,
-        patience=training.patience,
-        seq_len=model_config.seq_len,
-        horizon=model_config.max_forecast_days,
-        lead_weights=training.lead_loss_weights,
-        year_weight_eps=training.year_weight_eps,
-    )
+    seq_len, horizon = model_config.seq_len, model_config.max_forecast_days
+    sites = [to_site_tensors(record, scaler, seq_len) for record in records]
     validation = (training.validation_start, training.validation_end)
 
     def validate(model: StreamflowLSTM) -> float:
-        scores = score(records, hindcast([model], sites, *validation, settings.seq_len, settings.horizon), scaler, *validation)
+        scores = score(records, hindcast([model], sites, *validation, seq_len, horizon), scaler, *validation)
         return validation_score(scores)
 
     members = []
     for number in range(training.ensemble_size):
         seed = training.seed + number
         torch.manual_seed(seed)
-        model = StreamflowLSTM(**architecture)
+        model = build_network(model_config, len(scaler.static_names))
         members.append(
             fit(
                 model,
                 sites,
-                (training.train_start, training.train_end),
+                model_config,
+                training,
                 validate if training.has_validation else None,
-                settings,
                 seed,
                 on_epoch=lambda report, number=number: on_epoch(number, report),
             )
         )
-    return TrainedEnsemble(scaler, members, architecture, model_config.seq_len, model_config.max_forecast_days)
+    for member in members:
+        member.eval()
+    return Ensemble(model_config, scaler, members)
 
 
 def validation_score(scores: pd.DataFrame) -> float:

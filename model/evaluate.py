@@ -45,9 +45,9 @@ def hindcast(
     plan = plan_windows(sites, start, end, seq_len, rng=None)
     forecasts = {site.site_id: np.full((len(site.target), horizon), np.nan) for site in sites}
     batch_size = 32
-    for offset, batch in zip(range(0, len(plan), batch_size), iter_batches(sites, plan, seq_len, horizon, (start, end), batch_size)):
+    for offset, batch in zip(range(0, len(plan), batch_size), iter_batches(sites, plan, seq_len, horizon, (start, end), batch_size), strict=True):
         mean = torch.stack([m(batch.past, batch.future, batch.static, batch.last_flow) for m in members]).mean(0)
-        for (number, first), values in zip(plan[offset : offset + batch_size], mean.numpy()):
+        for (number, first), values in zip(plan[offset : offset + batch_size], mean.numpy(), strict=True):
             rows = first + np.arange(len(values))
             keep = rows < len(sites[number].target)
             forecasts[sites[number].site_id][rows[keep]] = values[keep]
@@ -98,6 +98,15 @@ def score(
                 }
             )
     return pd.DataFrame(rows)
+
+
+def metrics_json(scores: pd.DataFrame, start: dt.date, end: dt.date) -> dict:
+    """Scores per site and lead, and their medians, as JSON (a bundle's `metrics`)."""
+    return {
+        "test_period": [start.isoformat(), end.isoformat()],
+        "median_by_lead": {str(lead): row.round(4).to_dict() for lead, row in median_by_lead(scores).iterrows()},
+        "per_site": scores.round(4).to_dict(orient="records"),
+    }
 
 
 def median_by_lead(scores: pd.DataFrame) -> pd.DataFrame:

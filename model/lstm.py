@@ -16,11 +16,10 @@ class StreamflowLSTM(nn.Module):
     forecast day a linear head gives a gate g and a change d, and the forecast
     is g * (last observed flow) + d in flow divided by the site's standard
     deviation (not centred: zero flow is 0, so the gate is a recession toward no
-    flow; centred on the site's mean, it pulled low flows up toward the mean and
-    the change had to cancel that, which it did poorly). The gate starts near 1,
-    so the untrained network is persistence; it learns how much of the last
-    observation to carry per lead day and state. (A fixed skip, g = 1, was best
-    at lead 1 but worst at leads 4-5; no skip the reverse.)
+    flow rather than toward the site's mean). The gate starts near 1, so the
+    untrained network is persistence; it learns how much of the last observation
+    to carry per lead day and state. The alternatives measured (a fixed skip, no
+    skip, centred flow) are in bench/RESULTS.md.
     """
 
     def __init__(

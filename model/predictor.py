@@ -1,18 +1,26 @@
-"""Inference with a loaded bundle: one issue day of one site, all ensemble members."""
+"""Inference with a loaded bundle: the model's input contract, and one forecast of one site.
+
+The predictor says which days of flow and meteorology a forecast issued on day t needs
+(`input_period`), takes the frames the readers return for them and gives flow in m3/s;
+converting those frames into the model's arrays is its business, not its callers'.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 
 import numpy as np
+import pandas as pd
 import torch
 
 from domain.errors import InsufficientDataError
+from domain.site import Site
 from model.bundle import ModelBundle
 from model.dataset import cut_window, stack_windows, to_site_tensors
-from model.lstm import StreamflowLSTM
-from model.site_data import SiteSeries, mm_per_day_to_m3s
+from model.ensemble import Ensemble
+from model.site_data import SiteSeries, build_site_series, mm_per_day_to_m3s
 
 LOGGER = logging.getLogger(__name__)
 
@@ -22,20 +30,38 @@ MIN_PAST_METEO_COVERAGE = 0.9
 MAX_FLOW_STALENESS_DAYS = 30
 
 
+def use_threads(count: int) -> None:
+    """Let torch use `count` threads for each forward pass (process-wide)."""
+    torch.set_num_threads(count)
+
+
+@dataclasses.dataclass(frozen=True)
+class InputPeriod:
+    """The days a forecast issued on `issue_date` reads (inclusive).
+
+    Attributes:
+        first_day: First past day, of flow and meteorology.
+        issue_date: Last day of observed flow the forecast may use.
+        last_day: Last lead day, whose meteorology (the forecast) the model reads.
+    """
+
+    first_day: dt.date
+    issue_date: dt.date
+    last_day: dt.date
+
+
 class Predictor:
     """Forecasts flow from a model bundle; weights are loaded once."""
 
     def __init__(self, bundle: ModelBundle) -> None:
         """Args:
         bundle: A loaded bundle.
+
+        Raises:
+            RuntimeError: The weights do not fit the bundle's architecture.
         """
         self.bundle = bundle
-        self._members = []
-        for state_dict in bundle.state_dicts:
-            member = StreamflowLSTM(**bundle.architecture)
-            member.load_state_dict(state_dict)
-            member.eval()
-            self._members.append(member)
+        self._ensemble = Ensemble.from_state_dicts(bundle.model, bundle.scaler, bundle.state_dicts)
 
     @property
     def version(self) -> str:
@@ -47,65 +73,71 @@ class Predictor:
         """Lead days the model predicts."""
         return self.bundle.horizon
 
-    @property
-    def seq_len(self) -> int:
-        """Past days a forecast needs."""
-        return self.bundle.seq_len
+    def site(self, site_id: str) -> Site:
+        """The metadata of a served site.
 
-    @property
-    def features(self) -> tuple[str, ...]:
-        """Meteo variables the model reads."""
-        return self.bundle.scaler.features
+        Raises:
+            UnknownSiteError: The model does not serve the site.
+        """
+        return self.bundle.site(site_id)
 
-    def knows(self, site_id: str) -> bool:
-        """True when the site was part of the training data."""
-        return self.bundle.scaler.knows(site_id)
+    def input_period(self, issue_date: dt.date) -> InputPeriod:
+        """The flow (`first_day`..`issue_date`) and meteorology (`first_day`..`last_day`) a forecast needs."""
+        first = issue_date - dt.timedelta(days=self.bundle.model.seq_len - 1)
+        return InputPeriod(first, issue_date, issue_date + dt.timedelta(days=self.horizon))
 
-    def predict(self, record: SiteSeries, issue_date: dt.date) -> np.ndarray:
+    def predict(
+        self,
+        site_id: str,
+        issue_date: dt.date,
+        flow: pd.DataFrame,
+        meteo_history: pd.DataFrame,
+        meteo_forecast: pd.DataFrame,
+    ) -> np.ndarray:
         """Forecast flow for the `horizon` days after `issue_date`.
 
         Args:
-            record: The site's record covering at least `issue_date - seq_len + 1`
-                .. `issue_date + horizon`, with the meteorological forecast after the issue day.
-            issue_date: Last day whose flow may be used.
+            site_id: A served site.
+            issue_date: Last day whose flow may be used; later rows of `flow` are ignored.
+            flow: `FlowFrame` rows (m3/s) of `input_period(issue_date)`.
+            meteo_history: `MeteoFrame` rows of the past days.
+            meteo_forecast: `MeteoFrame` rows of the lead days; where both frames have a day, this one wins.
 
         Returns:
             [horizon] forecast flow in m3/s, >= 0; the ensemble mean.
 
         Raises:
+            UnknownSiteError: The model does not serve the site.
             InsufficientDataError: Meteorology or observed flow is too sparse to forecast.
         """
-        issue = record.index_of(issue_date)
-        self._check_coverage(record, issue, issue_date)
-        tensors = to_site_tensors(record, self.bundle.scaler, self.seq_len)
-        window = cut_window(tensors, issue, 1, self.seq_len, self.horizon)
-        batch = stack_windows([window])
-        with torch.inference_mode():
-            outputs = [member(batch.past, batch.future, batch.static, batch.last_flow) for member in self._members]
-        standardized = torch.stack(outputs).mean(dim=0)[0, 0].numpy().astype(np.float64)
-        flow_mm = np.maximum(self.bundle.scaler.unstandardize_flow(record.site.site_id, standardized), 0.0)
-        return mm_per_day_to_m3s(flow_mm, record.site.area_km2)
+        site = self.site(site_id)
+        period = self.input_period(issue_date)
+        meteo = pd.concat([meteo_history, meteo_forecast], ignore_index=True).drop_duplicates("time", keep="last")
+        known_flow = flow.loc[flow["time"] <= pd.Timestamp(issue_date)]
+        record = build_site_series(
+            site, meteo, known_flow, self.bundle.model.meteo_features, (period.first_day, period.last_day)
+        )
+        seq_len = self.bundle.model.seq_len
+        self._check_coverage(record, issue_date)
+        window = cut_window(to_site_tensors(record, self.bundle.scaler, seq_len), seq_len - 1, 1, seq_len, self.horizon)
+        standardized = self._ensemble.mean_forecast(stack_windows([window]))[0, 0]
+        flow_mm = np.maximum(self.bundle.scaler.unstandardize_flow(site_id, standardized), 0.0)
+        return mm_per_day_to_m3s(flow_mm, site.area_km2)
 
-    def _check_coverage(self, record: SiteSeries, issue: int, issue_date: dt.date) -> None:
-        if not 0 <= issue < record.n_days:
-            raise InsufficientDataError(f"the record of site {record.site.site_id} does not reach {issue_date}")
-        past = slice(max(issue - self.seq_len + 1, 0), issue + 1)
-        past_meteo = record.meteo[past]
-        coverage = (~np.isnan(past_meteo)).all(axis=1).sum() / self.seq_len
+    def _check_coverage(self, record: SiteSeries, issue_date: dt.date) -> None:
+        seq_len = self.bundle.model.seq_len
+        past_meteo = record.meteo[:seq_len]
+        coverage = (~np.isnan(past_meteo)).all(axis=1).sum() / seq_len
         if coverage < MIN_PAST_METEO_COVERAGE:
             raise InsufficientDataError(
-                f"meteorology covers {coverage:.0%} of the {self.seq_len} days up to {issue_date}; "
+                f"meteorology covers {coverage:.0%} of the {seq_len} days up to {issue_date}; "
                 f"at least {MIN_PAST_METEO_COVERAGE:.0%} is needed"
             )
-        ahead = record.meteo[issue + 1 : issue + 1 + self.horizon]
-        if len(ahead) < self.horizon or np.isnan(ahead).any():
+        if np.isnan(record.meteo[seq_len:]).any():
             raise InsufficientDataError(
                 f"the meteorological forecast for the {self.horizon} days after {issue_date} is incomplete "
                 f"(the model reads all {self.horizon} lead days, however few are asked for; "
                 "an earlier issue_date gives a hindcast)"
             )
-        recent = record.flow_mm[max(issue - MAX_FLOW_STALENESS_DAYS, 0) : issue + 1]
-        if np.isnan(recent).all():
-            raise InsufficientDataError(
-                f"no observed flow in the {MAX_FLOW_STALENESS_DAYS} days up to {issue_date}"
-            )
+        if np.isnan(record.flow_mm[max(seq_len - 1 - MAX_FLOW_STALENESS_DAYS, 0) : seq_len]).all():
+            raise InsufficientDataError(f"no observed flow in the {MAX_FLOW_STALENESS_DAYS} days up to {issue_date}")

@@ -3,9 +3,9 @@
 Three kinds of statistics:
 - meteorology: pooled mean and standard deviation per variable (of its square root for
   the variables named in `fit`'s `sqrt_features`);
-- flow: per-site mean and standard deviation of mm/day flow (the model predicts
-  flow divided by its site's standard deviation, so a squared error is an NSE-style
-  loss), and the pooled mean/std of log flow used as the flow input;
+- flow: per-site standard deviation of mm/day flow (the model predicts flow divided by
+  its site's standard deviation, not centred, so zero flow stays 0 and a squared error
+  is an NSE-style loss), and the pooled mean/std of log flow used as the flow input;
 - static site attributes: climate and flow signatures of each site computed
   from its training-period record, standardised across sites.
 """
@@ -34,20 +34,14 @@ class FeatureScaler:
     features: tuple[str, ...]
     meteo_mean: np.ndarray
     meteo_std: np.ndarray
+    root_scaled: tuple[str, ...]
     log_flow_mean: float
     log_flow_std: float
-    site_flow_mean: dict[str, float]
     site_flow_std: dict[str, float]
     static_names: tuple[str, ...]
     static_mean: np.ndarray
     static_std: np.ndarray
     site_static: dict[str, np.ndarray]
-    # Meteo variables scaled by their square root; bundles trained before this existed have none.
-    root_scaled: tuple[str, ...] = ()
-    # True: flow targets are flow / site std, so zero flow is 0 and the model's gated last
-    # observation decays toward no flow. False (bundles trained before): (flow - mean) / std,
-    # whose gate decays toward the site's mean, far above a river's low flows.
-    flow_from_zero: bool = False
 
     @classmethod
     def fit(
@@ -77,12 +71,11 @@ class FeatureScaler:
         periods = [_slice(record, start, end) for record in records]
         meteo = _root(np.concatenate([meteo for meteo, _ in periods]), features, root_scaled)
         log_flow = np.log(np.concatenate([flow for _, flow in periods]) + LOG_FLOW_OFFSET)
-        flow_mean, flow_std, statics = {}, {}, {}
-        for record, (site_meteo, site_flow) in zip(records, periods):
+        flow_std, statics = {}, {}
+        for record, (site_meteo, site_flow) in zip(records, periods, strict=True):
             site_id = record.site.site_id
             if np.isnan(site_flow).all():
                 raise InsufficientDataError(f"site {site_id} has no observed flow between {start} and {end}")
-            flow_mean[site_id] = float(np.nanmean(site_flow))
             flow_std[site_id] = float(max(np.nanstd(site_flow), MIN_STD))
             statics[site_id] = site_signatures(record, site_meteo, site_flow, features)
         names = tuple(statics[records[0].site.site_id])
@@ -91,16 +84,14 @@ class FeatureScaler:
             features=features,
             meteo_mean=np.nan_to_num(np.nanmean(meteo, axis=0)),
             meteo_std=np.maximum(np.nan_to_num(np.nanstd(meteo, axis=0)), MIN_STD),
+            root_scaled=root_scaled,
             log_flow_mean=float(np.nanmean(log_flow)),
             log_flow_std=float(max(np.nanstd(log_flow), MIN_STD)),
-            site_flow_mean=flow_mean,
             site_flow_std=flow_std,
             static_names=names,
             static_mean=table.mean(axis=0),
             static_std=np.maximum(table.std(axis=0), MIN_STD),
             site_static={site: np.array([values[name] for name in names]) for site, values in statics.items()},
-            root_scaled=root_scaled,
-            flow_from_zero=True,
         )
 
     def scale_meteo(self, meteo: np.ndarray) -> np.ndarray:
@@ -113,23 +104,16 @@ class FeatureScaler:
         return ((np.log(flow_mm + LOG_FLOW_OFFSET) - self.log_flow_mean) / self.log_flow_std).astype(np.float32)
 
     def standardize_flow(self, site_id: str, flow_mm: np.ndarray) -> np.ndarray:
-        """mm/day flow -> the site-standardised target space."""
-        return ((flow_mm - self._flow_origin(site_id)) / self.site_flow_std[site_id]).astype(np.float32)
+        """mm/day flow -> the target space: flow divided by the site's standard deviation."""
+        return (flow_mm / self.site_flow_std[site_id]).astype(np.float32)
 
     def unstandardize_flow(self, site_id: str, values: np.ndarray) -> np.ndarray:
-        """Site-standardised model output -> mm/day flow."""
-        return values * self.site_flow_std[site_id] + self._flow_origin(site_id)
-
-    def _flow_origin(self, site_id: str) -> float:
-        return 0.0 if self.flow_from_zero else self.site_flow_mean[site_id]
+        """Model output in the target space -> mm/day flow."""
+        return values * self.site_flow_std[site_id]
 
     def static_vector(self, site_id: str) -> np.ndarray:
         """Standardised static attributes of a training site."""
         return ((self.site_static[site_id] - self.static_mean) / self.static_std).astype(np.float32)
-
-    def knows(self, site_id: str) -> bool:
-        """True when the site was part of the training data."""
-        return site_id in self.site_flow_mean
 
     def to_dict(self) -> dict:
         """Return a JSON-ready dict."""
@@ -137,35 +121,35 @@ class FeatureScaler:
             "features": list(self.features),
             "meteo_mean": self.meteo_mean.tolist(),
             "meteo_std": self.meteo_std.tolist(),
+            "root_scaled": list(self.root_scaled),
             "log_flow_mean": self.log_flow_mean,
             "log_flow_std": self.log_flow_std,
-            "site_flow_mean": self.site_flow_mean,
             "site_flow_std": self.site_flow_std,
             "static_names": list(self.static_names),
             "static_mean": self.static_mean.tolist(),
             "static_std": self.static_std.tolist(),
             "site_static": {site: values.tolist() for site, values in self.site_static.items()},
-            "root_scaled": list(self.root_scaled),
-            "flow_from_zero": self.flow_from_zero,
         }
 
     @classmethod
     def from_dict(cls, data: dict) -> FeatureScaler:
-        """Rebuild a scaler from `to_dict` output."""
+        """Rebuild a scaler from `to_dict` output.
+
+        Raises:
+            KeyError, ValueError: A statistic is missing or malformed.
+        """
         return cls(
             features=tuple(data["features"]),
             meteo_mean=np.array(data["meteo_mean"], dtype=np.float64),
             meteo_std=np.array(data["meteo_std"], dtype=np.float64),
+            root_scaled=tuple(data["root_scaled"]),
             log_flow_mean=float(data["log_flow_mean"]),
             log_flow_std=float(data["log_flow_std"]),
-            site_flow_mean={site: float(v) for site, v in data["site_flow_mean"].items()},
             site_flow_std={site: float(v) for site, v in data["site_flow_std"].items()},
             static_names=tuple(data["static_names"]),
             static_mean=np.array(data["static_mean"]),
             static_std=np.array(data["static_std"]),
             site_static={site: np.array(values) for site, values in data["site_static"].items()},
-            root_scaled=tuple(data.get("root_scaled", ())),
-            flow_from_zero=bool(data.get("flow_from_zero", False)),
         )
 
 

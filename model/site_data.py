@@ -55,26 +55,33 @@ class SiteSeries:
 
 
 def build_site_series(
-    site: Site, meteo: pd.DataFrame, flow: pd.DataFrame, features: tuple[str, ...]
+    site: Site,
+    meteo: pd.DataFrame,
+    flow: pd.DataFrame,
+    features: tuple[str, ...],
+    days: tuple[dt.date, dt.date] | None = None,
 ) -> SiteSeries:
     """Align a site's meteorology and flow on one daily calendar.
 
-    The calendar spans the union of both frames, so meteo rows after the last
-    flow day (the meteorological forecast) are kept with NaN flow.
+    Without `days` the calendar spans the union of both frames, so meteo rows after the
+    last flow day (the meteorological forecast) are kept with NaN flow.
 
     Args:
         site: Metadata; `area_km2` converts flow to mm/day.
         meteo: `MeteoFrame` rows of this site; features it lacks are NaN.
         flow: `FlowFrame` rows of this site (m3/s).
         features: Meteo variables, in model input order.
+        days: First and last day of the calendar; rows outside it are dropped, days without a row are NaN.
 
     Returns:
         The aligned record.
     """
-    days = pd.concat([meteo["time"], flow["time"]])
-    if days.empty:
-        return SiteSeries(site, pd.Timestamp("1970-01-01"), np.zeros((0, len(features)), np.float32), np.zeros(0))
-    calendar = daily_index(days.min(), days.max())
+    if days is None:
+        dates = pd.concat([meteo["time"], flow["time"]])
+        if dates.empty:
+            return SiteSeries(site, pd.Timestamp("1970-01-01"), np.zeros((0, len(features)), np.float32), np.zeros(0))
+        days = (dates.min(), dates.max())
+    calendar = daily_index(*days)
     meteo_values = meteo.set_index("time").reindex(calendar).reindex(columns=list(features))
     flow_values = flow.set_index("time")["flow"].reindex(calendar).to_numpy(dtype=np.float64)
     return SiteSeries(

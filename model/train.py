@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import datetime as dt
 import logging
 import math
 import time
@@ -13,6 +12,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from config.settings import ModelConfig, TrainingConfig
 from model.dataset import ISSUE_DAYS_PER_WINDOW, SiteTensors, iter_batches, plan_windows
 from model.lstm import StreamflowLSTM
 
@@ -21,26 +21,12 @@ LOGGER = logging.getLogger(__name__)
 # Issue days per window whose forecasts are trained on in each step (of ISSUE_DAYS_PER_WINDOW).
 ISSUE_DAYS_SAMPLED = 96
 
-@dataclasses.dataclass(frozen=True)
-class FitSettings:
-    """Optimisation settings of one training run."""
 
-    epochs: int
-    batch_size: int
-    learning_rate: float
-    patience: int
-    seq_len: int
-    horizon: int
-    # A window's squared errors are divided by (standard deviation of its observed flow + this)^2.
-    year_weight_eps: float
-    # Loss weight of lead days 1, 2, ...; later lead days weigh 1.
-    lead_weights: tuple[float, ...] = ()
-
-    def lead_weight_vector(self) -> torch.Tensor:
-        """[horizon] loss weight of each lead day."""
-        weights = torch.ones(self.horizon)
-        weights[: len(self.lead_weights)] = torch.tensor(self.lead_weights, dtype=torch.float32)
-        return weights
+def lead_weight_vector(lead_loss_weights: tuple[float, ...], horizon: int) -> torch.Tensor:
+    """[horizon] loss weight of each lead day: `training.lead_loss_weights`, later lead days 1."""
+    weights = torch.ones(horizon)
+    weights[: len(lead_loss_weights)] = torch.tensor(lead_loss_weights, dtype=torch.float32)
+    return weights
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,8 +86,8 @@ def train_one_epoch(
     optimizer: torch.optim.Optimizer,
     sites: list[SiteTensors],
     plan: list[tuple[int, int]],
-    settings: FitSettings,
-    period: tuple[dt.date, dt.date],
+    model_config: ModelConfig,
+    training: TrainingConfig,
     rng: np.random.Generator,
 ) -> float:
     """Run one pass over the planned windows and return the mean loss.
@@ -111,9 +97,11 @@ def train_one_epoch(
     days carry nearly the same information.
     """
     model.train()
-    lead_weights = settings.lead_weight_vector()
+    seq_len, horizon = model_config.seq_len, model_config.max_forecast_days
+    lead_weights = lead_weight_vector(training.lead_loss_weights, horizon)
+    period = (training.train_start, training.train_end)
     losses = []
-    for batch in iter_batches(sites, plan, settings.seq_len, settings.horizon, period, settings.batch_size):
+    for batch in iter_batches(sites, plan, seq_len, horizon, period, training.batch_size):
         chosen = torch.from_numpy(np.sort(rng.choice(ISSUE_DAYS_PER_WINDOW, ISSUE_DAYS_SAMPLED, replace=False)))
         optimizer.zero_grad()
         prediction = model(
@@ -121,10 +109,11 @@ def train_one_epoch(
             batch.future[:, chosen],
             batch.static,
             batch.last_flow[:, chosen],
-            issue_steps=chosen + settings.seq_len - 1,
+            issue_steps=chosen + seq_len - 1,
         )
         # Every issue day's lead-1 target: the window's year of flow.
-        loss = masked_mse(prediction, batch.target[:, chosen], lead_weights, window_weights(batch.target[:, :, 0], settings.year_weight_eps))
+        year_weights = window_weights(batch.target[:, :, 0], training.year_weight_eps)
+        loss = masked_mse(prediction, batch.target[:, chosen], lead_weights, year_weights)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=1.0)
         optimizer.step()
@@ -135,24 +124,24 @@ def train_one_epoch(
 def fit(
     model: StreamflowLSTM,
     sites: list[SiteTensors],
-    train_period: tuple[dt.date, dt.date],
+    model_config: ModelConfig,
+    training: TrainingConfig,
     validate: Callable[[StreamflowLSTM], float] | None,
-    settings: FitSettings,
     seed: int,
     on_epoch: Callable[[EpochReport], None] = lambda report: None,
 ) -> StreamflowLSTM:
-    """Train with Adam and a cosine learning-rate schedule.
+    """Train with Adam and a cosine learning-rate schedule over `training.train_start`..`train_end`.
 
     With `validate`, keeps the state of the best validation epoch and stops after
-    `settings.patience` epochs without a better score; without it, runs every epoch and
+    `training.patience` epochs without a better score; without it, runs every epoch and
     keeps the last state (the schedule has then decayed the learning rate to a tenth).
 
     Args:
         model: Freshly initialised network.
         sites: Site arrays of every training site.
-        train_period: First and last target day of training.
+        model_config: Input length and horizon.
+        training: Period and optimisation settings.
         validate: Scores the model on the validation period, higher is better; None: no early stopping.
-        settings: Optimisation settings.
         seed: Seeds window sampling.
         on_epoch: Called after every epoch (progress output).
 
@@ -160,15 +149,15 @@ def fit(
         The model holding the weights of its best validation epoch, or of its last epoch.
     """
     rng = np.random.default_rng(seed)
-    optimizer = torch.optim.Adam(model.parameters(), lr=settings.learning_rate)
+    optimizer = torch.optim.Adam(model.parameters(), lr=training.learning_rate)
     schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda epoch: 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * epoch / settings.epochs))
+        optimizer, lambda epoch: 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * epoch / training.epochs))
     )
     best_score, best_state, stale = -float("inf"), copy.deepcopy(model.state_dict()), 0
-    for epoch in range(1, settings.epochs + 1):
+    for epoch in range(1, training.epochs + 1):
         began = time.perf_counter()
-        plan = plan_windows(sites, *train_period, settings.seq_len, rng)
-        train_loss = train_one_epoch(model, optimizer, sites, plan, settings, train_period, rng)
+        plan = plan_windows(sites, training.train_start, training.train_end, model_config.seq_len, rng)
+        train_loss = train_one_epoch(model, optimizer, sites, plan, model_config, training, rng)
         schedule.step()
         if validate is None:
             on_epoch(EpochReport(epoch, train_loss, None, time.perf_counter() - began, best=True))
@@ -180,7 +169,7 @@ def fit(
         else:
             stale += 1
         on_epoch(EpochReport(epoch, train_loss, score, time.perf_counter() - began, improved))
-        if stale >= settings.patience:
+        if stale >= training.patience:
             LOGGER.info("early stop after epoch %d: no improvement for %d epochs", epoch, stale)
             break
     if validate is not None:

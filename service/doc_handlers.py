@@ -7,6 +7,8 @@ schemas that validate requests and that the tests check responses against.
 
 from __future__ import annotations
 
+from http import HTTPStatus
+from itertools import groupby
 from pathlib import Path
 
 import tornado.web
@@ -14,19 +16,12 @@ from swagger_ui_bundle import swagger_ui_path
 from tornado_swagger.const import API_OPENAPI_3
 from tornado_swagger.setup import export_swagger
 
+from domain.errors import ERROR_CODES
 from domain.requests import ISSUE_DATE_SCHEMA, SITE_ID_SCHEMA, forecast_query_schema
 from domain.responses import COMPONENT_SCHEMAS
+from service.handlers import JsonErrorsMixin
 
 SWAGGER_ASSETS = Path(str(swagger_ui_path))
-# Error responses the handlers' docstrings refer to as #/components/responses/<name>.
-ERROR_RESPONSES = {
-    "InvalidRequest": "Missing, repeated, unknown, malformed or out-of-range parameter (the message names it)",
-    "UnknownSite": "The site is not forecast by the loaded model",
-    "InsufficientData": "Not enough observed flow or meteorology around the issue date",
-    "DataSourceFailed": "A data source failed or returned malformed data (the message names it)",
-    "ModelNotLoaded": "No model is loaded (run main_train.py, then restart the service)",
-    "UpstreamTimeout": "An upstream data source did not answer in time (the message names it)",
-}
 UI_PAGE = """<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -73,7 +68,7 @@ def build_openapi_spec(routes: list[tornado.web.URLSpec], max_forecast_days: int
     days_schema = forecast_query_schema(max_forecast_days)["properties"]["forecast_days"]
     spec["components"] = {
         "schemas": COMPONENT_SCHEMAS,
-        "responses": {name: _error_response(text) for name, text in ERROR_RESPONSES.items()},
+        "responses": error_responses(),
         "parameters": {
             "SiteId": _query_parameter("site_id", SITE_ID_SCHEMA, required=True),
             "InfoSiteId": _query_parameter("site_id", SITE_ID_SCHEMA, required=False),
@@ -84,11 +79,17 @@ def build_openapi_spec(routes: list[tornado.web.URLSpec], max_forecast_days: int
     return spec
 
 
-def _error_response(description: str) -> dict:
-    return {
-        "description": description,
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-    }
+def error_responses() -> dict[str, dict]:
+    """One response per error status, named by its phrase (`#/components/responses/BadRequest`),
+    describing each code it carries."""
+    responses = {}
+    for status, entries in groupby(ERROR_CODES, key=lambda entry: entry.status):
+        name = HTTPStatus(status).phrase.replace(" ", "").replace("-", "")
+        responses[name] = {
+            "description": "; ".join(f"`{entry.code}`: {entry.when}" for entry in entries),
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        }
+    return responses
 
 
 def _query_parameter(name: str, schema: dict, required: bool) -> dict:
@@ -99,7 +100,7 @@ def _query_parameter(name: str, schema: dict, required: bool) -> dict:
     return parameter
 
 
-class SwaggerPageHandler(tornado.web.RequestHandler):
+class SwaggerPageHandler(JsonErrorsMixin, tornado.web.RequestHandler):
     """The Swagger UI page."""
 
     def get(self) -> None:
@@ -107,7 +108,7 @@ class SwaggerPageHandler(tornado.web.RequestHandler):
         self.write(UI_PAGE)
 
 
-class OpenApiSpecHandler(tornado.web.RequestHandler):
+class OpenApiSpecHandler(JsonErrorsMixin, tornado.web.RequestHandler):
     """The OpenAPI document as JSON."""
 
     def initialize(self, spec: dict) -> None:
@@ -117,10 +118,14 @@ class OpenApiSpecHandler(tornado.web.RequestHandler):
         self.write(self._spec)
 
 
+class SwaggerAssetHandler(JsonErrorsMixin, tornado.web.StaticFileHandler):
+    """Swagger UI's scripts and styles, from the installed swagger-ui-bundle."""
+
+
 def doc_routes(spec: dict) -> list[tornado.web.URLSpec]:
     """Routes of the Swagger UI page, its assets and the OpenAPI document."""
     return [
         tornado.web.url(r"/doc/?", SwaggerPageHandler),
         tornado.web.url(r"/doc/swagger.json", OpenApiSpecHandler, {"spec": spec}),
-        tornado.web.url(r"/doc/static/(.*)", tornado.web.StaticFileHandler, {"path": str(SWAGGER_ASSETS)}),
+        tornado.web.url(r"/doc/static/(.*)", SwaggerAssetHandler, {"path": str(SWAGGER_ASSETS)}),
     ]

@@ -1,9 +1,10 @@
 """Tornado handlers: validate the query, call one service method, write JSON.
 
-Every error leaves through `BaseHandler.write_error` as
+Every error leaves through `JsonErrorsMixin.write_error` as
 `{"error": {"code": ..., "message": ...}}`: domain errors with their own
-status, unknown paths as 404, anything unexpected as a generic 500 (the
-traceback goes to the log, never to the client).
+status, unknown paths as 404, other methods than GET as 405 with `Allow`,
+anything unexpected as a generic 500 (the traceback goes to the log, never
+to the client).
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from typing import Any
 import tornado.web
 from tornado.ioloop import IOLoop
 
-from domain.errors import InvalidRequestError, StreamflowError
-from domain.requests import INFO_QUERY_SCHEMA, forecast_query_schema, parse_query
+from domain.errors import METHOD_NOT_ALLOWED, NOT_FOUND, InvalidRequestError, StreamflowError
+from domain.requests import INFO_QUERY_SCHEMA, parse_query
 from service.forecast_service import ForecastService
 from service.info_service import InfoService
+from service.served_model import ServedModel
 
 LOGGER = logging.getLogger(__name__)
 
@@ -49,15 +51,67 @@ class InFlightRequests:
         await self._idle.wait()
 
 
-class BaseHandler(tornado.web.RequestHandler):
-    """JSON responses, the one error mapping, and in-flight accounting."""
+# Codes of the errors tornado raises itself, before or instead of a handler method.
+HTTP_ERROR_CODES = {400: InvalidRequestError.code, 404: NOT_FOUND.code, 405: METHOD_NOT_ALLOWED.code}
+
+
+class JsonErrorsMixin:
+    """In-flight accounting, and every error as `{"error": {"code": ..., "message": ...}}`.
+
+    Mixed into every handler of the app, the documentation's included, ahead of its tornado base class.
+    """
 
     def prepare(self) -> None:
-        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        # on_finish also runs for requests tornado rejects before prepare (TRACE, unknown methods):
+        # count only what was counted in.
+        self._counted = True
         self.application.settings["in_flight"].started()
 
     def on_finish(self) -> None:
-        self.application.settings["in_flight"].finished()
+        if getattr(self, "_counted", False):
+            self.application.settings["in_flight"].finished()
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        error = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(error, StreamflowError):
+            status_code, code, message = error.status, error.code, str(error)
+        elif isinstance(error, tornado.web.HTTPError) and status_code < 500:
+            code = HTTP_ERROR_CODES.get(status_code, HTTPStatus(status_code).phrase.lower().replace(" ", "_"))
+            message = error.log_message % error.args if error.log_message else HTTPStatus(status_code).phrase
+        else:
+            status_code, code, message = 500, StreamflowError.code, "internal server error; see the service log"
+        if status_code == 405:
+            self.set_header("Allow", ", ".join(self.allowed_methods()))
+        self.set_status(status_code)
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.finish({"error": {"code": code, "message": message}})
+
+    def allowed_methods(self) -> list[str]:
+        """The HTTP methods this handler implements (the `Allow` header of a 405)."""
+        return [
+            method
+            for method in tornado.web.RequestHandler.SUPPORTED_METHODS
+            if getattr(type(self), method.lower()) is not getattr(tornado.web.RequestHandler, method.lower())
+        ]
+
+    def log_exception(self, typ, value, tb) -> None:
+        if isinstance(value, StreamflowError):
+            # Expected errors: one line, no traceback.
+            LOGGER.warning("%s %s -> %d %s", self.request.method, self.request.uri, value.status, value)
+        else:
+            super().log_exception(typ, value, tb)
+
+
+class BaseHandler(JsonErrorsMixin, tornado.web.RequestHandler):
+    """An API handler: JSON answers, validated query parameters, blocking work off the IOLoop."""
+
+    def prepare(self) -> None:
+        super().prepare()
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+
+    def compute_etag(self) -> None:
+        # No ETag, hence no 304 answers: every status the API answers is in its OpenAPI document.
+        return None
 
     def query(self, schema: dict) -> dict[str, Any]:
         """Validate and return the query parameters.
@@ -73,26 +127,6 @@ class BaseHandler(tornado.web.RequestHandler):
         except UnicodeDecodeError as exc:
             raise InvalidRequestError("query parameters must be UTF-8") from exc
         return parse_query(schema, arguments)
-
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        error = kwargs.get("exc_info", (None, None, None))[1]
-        if isinstance(error, StreamflowError):
-            status_code, code, message = error.status, error.code, str(error)
-        elif isinstance(error, tornado.web.HTTPError) and status_code < 500:
-            code = "not_found" if status_code == 404 else HTTPStatus(status_code).phrase.lower().replace(" ", "_")
-            message = error.log_message % error.args if error.log_message else HTTPStatus(status_code).phrase
-        else:
-            status_code, code, message = 500, "internal_error", "internal server error; see the service log"
-        self.set_status(status_code)
-        self.set_header("Content-Type", "application/json; charset=UTF-8")
-        self.finish({"error": {"code": code, "message": message}})
-
-    def log_exception(self, typ, value, tb) -> None:
-        if isinstance(value, StreamflowError):
-            # Expected errors: one line, no traceback.
-            LOGGER.warning("%s %s -> %d %s", self.request.method, self.request.uri, value.status, value)
-        else:
-            super().log_exception(typ, value, tb)
 
     async def run_blocking(self, function, *args) -> Any:
         """Run blocking work (file or upstream reads, inference) off the IOLoop."""
@@ -111,8 +145,8 @@ class NotFoundHandler(BaseHandler):
 class HealthHandler(BaseHandler):
     """Readiness probe."""
 
-    def initialize(self, forecast_service: ForecastService) -> None:
-        self._service = forecast_service
+    def initialize(self, model: ServedModel) -> None:
+        self._model = model
 
     def get(self) -> None:
         """Report readiness and the loaded model version.
@@ -126,9 +160,10 @@ class HealthHandler(BaseHandler):
             content:
               application/json:
                 schema: {$ref: "#/components/schemas/Health"}
-          "503": {$ref: "#/components/responses/ModelNotLoaded"}
+          "500": {$ref: "#/components/responses/InternalServerError"}
+          "503": {$ref: "#/components/responses/ServiceUnavailable"}
         """
-        self.write({"status": "ok", "model_version": self._service.predictor.version})
+        self.write({"status": "ok", "model_version": self._model.predictor.version})
 
 
 class InfoHandler(BaseHandler):
@@ -137,11 +172,11 @@ class InfoHandler(BaseHandler):
     def initialize(self, info_service: InfoService) -> None:
         self._service = info_service
 
-    async def get(self) -> None:
+    def get(self) -> None:
         """List the sites, or one site.
         ---
         tags: [Sites]
-        summary: Sites, their metadata and data period
+        summary: Sites, their metadata and data period, and the model serving them
         parameters:
           - {$ref: "#/components/parameters/InfoSiteId"}
         responses:
@@ -150,21 +185,28 @@ class InfoHandler(BaseHandler):
             content:
               application/json:
                 schema: {$ref: "#/components/schemas/Info"}
-          "400": {$ref: "#/components/responses/InvalidRequest"}
-          "404": {$ref: "#/components/responses/UnknownSite"}
-          "503": {$ref: "#/components/responses/ModelNotLoaded"}
+          "400": {$ref: "#/components/responses/BadRequest"}
+          "404": {$ref: "#/components/responses/NotFound"}
+          "500": {$ref: "#/components/responses/InternalServerError"}
+          "503": {$ref: "#/components/responses/ServiceUnavailable"}
         """
         site_id = self.query(INFO_QUERY_SCHEMA).get("site_id")
-        sites = await self.run_blocking(self._service.sites, site_id)
-        synthetic = await self.run_blocking(self._service.synthetic_data)
-        self.write({"synthetic_data": synthetic, "sites": [site.as_json() for site in sites]})
+        sites = self._service.sites(site_id)
+        self.write(
+            {
+                "model_version": self._service.model_version(),
+                "synthetic_data": self._service.synthetic_data(),
+                "sites": [site.as_json() for site in sites],
+            }
+        )
 
 
 class ForecastHandler(BaseHandler):
     """Flow forecasts."""
 
-    def initialize(self, forecast_service: ForecastService) -> None:
+    def initialize(self, forecast_service: ForecastService, model: ServedModel) -> None:
         self._service = forecast_service
+        self._model = model
 
     async def get(self) -> None:
         """Forecast daily flow at a site.
@@ -185,15 +227,15 @@ class ForecastHandler(BaseHandler):
             content:
               application/json:
                 schema: {$ref: "#/components/schemas/Forecast"}
-          "400": {$ref: "#/components/responses/InvalidRequest"}
-          "404": {$ref: "#/components/responses/UnknownSite"}
-          "422": {$ref: "#/components/responses/InsufficientData"}
-          "502": {$ref: "#/components/responses/DataSourceFailed"}
-          "503": {$ref: "#/components/responses/ModelNotLoaded"}
-          "504": {$ref: "#/components/responses/UpstreamTimeout"}
+          "400": {$ref: "#/components/responses/BadRequest"}
+          "404": {$ref: "#/components/responses/NotFound"}
+          "422": {$ref: "#/components/responses/UnprocessableEntity"}
+          "500": {$ref: "#/components/responses/InternalServerError"}
+          "502": {$ref: "#/components/responses/BadGateway"}
+          "503": {$ref: "#/components/responses/ServiceUnavailable"}
+          "504": {$ref: "#/components/responses/GatewayTimeout"}
         """
-        horizon = self._service.predictor.horizon
-        query = self.query(forecast_query_schema(horizon))
+        query = self.query(self._model.forecast_query_schema)
         forecast = await self.run_blocking(
             self._service.forecast, query["site_id"], query["forecast_days"], query.get("issue_date")
         )

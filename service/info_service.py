@@ -1,31 +1,44 @@
-"""Site information from the catalogue written by training."""
+"""Site information from the served model's bundle."""
 
 from __future__ import annotations
 
-from adapter.site_catalogue import SiteCatalogue
 from domain.site import Site
+from service.served_model import ServedModel
 
 
 class InfoService:
-    """Answers which sites the service forecasts and what data they have."""
+    """Answers which sites the service forecasts, with what model and data."""
 
-    def __init__(self, catalogue: SiteCatalogue) -> None:
+    def __init__(self, model: ServedModel) -> None:
         """Args:
-        catalogue: The site catalogue.
+        model: The served model.
         """
-        self._catalogue = catalogue
+        self._model = model
 
     def sites(self, site_id: str | None = None) -> list[Site]:
-        """Every catalogued site, or only `site_id`.
+        """Every site the model serves, ordered by id, or only `site_id`.
 
         Raises:
-            UnknownSiteError: `site_id` is not catalogued.
-            ModelNotLoadedError: No catalogue exists yet.
+            UnknownSiteError: The model does not serve `site_id`.
+            ModelNotLoadedError: No model is loaded.
         """
+        bundle = self._model.predictor.bundle
         if site_id is not None:
-            return [self._catalogue.site(site_id)]
-        return self._catalogue.list_sites()
+            return [bundle.site(site_id)]
+        return sorted(bundle.sites, key=lambda site: site.site_id)
+
+    def model_version(self) -> str:
+        """Version id of the served model.
+
+        Raises:
+            ModelNotLoadedError: No model is loaded.
+        """
+        return self._model.predictor.version
 
     def synthetic_data(self) -> bool:
-        """True when the sites are the generated demo dataset."""
-        return self._catalogue.synthetic_data()
+        """True when the model was trained on the generated demo dataset.
+
+        Raises:
+            ModelNotLoadedError: No model is loaded.
+        """
+        return self._model.predictor.bundle.synthetic_data

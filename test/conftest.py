@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from adapter.demo_data import write_demo_dataset
-from config.settings import AppConfig, UpstreamConfig, load_config
+from config.loader import load_config
+from config.settings import AppConfig, UpstreamConfig
+from service.training_service import train_from_config
 from test.replay_server import ReplayServer, upstream_settings
 from test.support import shared_dir_or_skip, write_config
 
@@ -33,12 +35,10 @@ def demo_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def trained_config(tmp_path_factory: pytest.TempPathFactory, demo_data_dir: Path) -> AppConfig:
-    """Config of a tiny model trained once on the demo dataset (bundle and catalogue written)."""
-    from main_train import train
-
+    """Config of a tiny model trained once on the demo dataset (its bundle written)."""
     root = tmp_path_factory.mktemp("trained")
     config = load_config(write_config(root, {"data": {"data_dir": str(demo_data_dir)}}), {})
-    train(config)
+    train_from_config(config)
     return config
 
 

@@ -40,7 +40,7 @@ BASE_CONFIG = {
         "patience": 3,
         "seed": 7,
     },
-    "paths": {"model_dir": "models", "site_db": "sites.sqlite"},
+    "paths": {"model_dir": "models"},
 }
 
 
@@ -93,9 +93,9 @@ class RunningService:
     async def _serve(self) -> None:
         from main_service import build_services, make_app
 
-        forecast_service, info_service = build_services(self._config, self._today)
+        services = build_services(self._config, self._today)
         with ThreadPoolExecutor(2) as executor:
-            server = HTTPServer(make_app(forecast_service, info_service, executor))
+            server = HTTPServer(make_app(services, executor))
             sockets = bind_sockets(0, "127.0.0.1")
             server.add_sockets(sockets)
             self.port = sockets[0].getsockname()[1]

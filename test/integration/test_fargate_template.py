@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from config.settings import load_config
+from config.loader import load_config
 from test.support import REPO_ROOT
 
 TEMPLATES = sorted((REPO_ROOT / "resources" / "deploy").glob("*.yaml"))

@@ -13,7 +13,8 @@ import pytest
 import referencing
 import requests
 
-from config.settings import AppConfig, load_config
+from config.loader import load_config
+from config.settings import AppConfig
 from domain.responses import COMPONENT_SCHEMAS
 from test.support import RunningService, write_config
 
@@ -83,6 +84,7 @@ def test_info_lists_every_demo_site_labelled_synthetic(api: RunningService) -> N
     assert status == 200
     response_validator("Info").validate(body)
     assert body["synthetic_data"] is True
+    assert body["model_version"] == get_json(api, "/healthCheck")[1]["model_version"]
     ids = [site["site_id"] for site in body["sites"]]
     assert DEMO_SITE in ids and len(ids) >= 3
     site = body["sites"][ids.index(DEMO_SITE)]
@@ -144,7 +146,11 @@ def test_doc_page_and_spec_list_the_three_endpoints(api: RunningService) -> None
     assert spec["components"]["parameters"]["ForecastDays"]["schema"]["maximum"] == 5
     assert {"Error", "Forecast", "Info", "Site", "Health"} <= set(spec["components"]["schemas"])
     forecast_responses = spec["paths"]["/forecast"]["get"]["responses"]
-    assert {"200", "400", "404", "422", "502", "503", "504"} <= set(forecast_responses)
+    assert {"200", "400", "404", "422", "500", "502", "503", "504"} == set(forecast_responses)
+    # Every error code is documented, each under its status.
+    responses = spec["components"]["responses"]
+    assert "`unknown_site`" in responses["NotFound"]["description"]
+    assert "`data_format_error`" in responses["BadGateway"]["description"]
 
 
 def test_every_reference_in_the_spec_resolves(api: RunningService) -> None:
@@ -161,7 +167,7 @@ def test_every_reference_in_the_spec_resolves(api: RunningService) -> None:
                 yield from references(value)
 
     found = list(references(spec))
-    assert "#/components/responses/InvalidRequest" in found
+    assert "#/components/responses/BadRequest" in found
     for reference in found:
         node = spec
         for part in reference.removeprefix("#/").split("/"):
@@ -188,6 +194,8 @@ def test_doc_assets_are_served_locally(api: RunningService) -> None:
         (f"site_id={DEMO_SITE}&forecast_days=abc", "must be an integer, got 'abc'"),
         (f"site_id={DEMO_SITE}&forecast_days=5&issue_date=2020-13-01", "'issue_date'"),
         (f"site_id={DEMO_SITE}&forecast_days=5&issue_date=20200101", "'issue_date'"),
+        (f"site_id={DEMO_SITE}&forecast_days=2&issue_date=0141-05-30", "between 1850-01-01 and 2199-12-31"),
+        (f"site_id={DEMO_SITE}&forecast_days=2&issue_date=9999-12-31", "between 1850-01-01 and 2199-12-31"),
         (f"site_id={DEMO_SITE}&forecast_days=5&forecast_days=4", "given once"),
         (f"site_id={DEMO_SITE}&forecast_days=5&days=4", "unknown parameter 'days'"),
     ],
@@ -209,10 +217,15 @@ def test_unknown_path_is_404(api: RunningService) -> None:
     assert_error(api, "/forecasts", 404, "not_found", "/forecasts")
 
 
-def test_wrong_method_is_405(api: RunningService) -> None:
-    response = requests.post(api.url("/forecast"), data="{}", timeout=30)
+@pytest.mark.parametrize("method", ["POST", "DELETE", "TRACE", "PROPFIND"])
+@pytest.mark.parametrize("path", ["/forecast", "/info", "/healthCheck", "/doc/swagger.json"])
+def test_other_methods_are_405_naming_the_allowed_one(api: RunningService, method: str, path: str) -> None:
+    response = requests.request(method, api.url(path), data="{}", timeout=30)
     assert response.status_code == 405
-    assert response.json()["error"]["code"] == "method_not_allowed"
+    assert response.headers["Allow"] == "GET"
+    body = response.json()
+    response_validator("Error").validate(body)
+    assert body["error"]["code"] == "method_not_allowed"
 
 
 def test_issue_date_without_enough_history_is_422(api: RunningService) -> None:

@@ -14,17 +14,19 @@ from pathlib import Path
 
 import pytest
 
-from adapter.site_catalogue import SiteCatalogue
-from config.settings import AppConfig, load_config
+from config.loader import load_config
+from config.settings import AppConfig
+from model.bundle import load_bundle
+from service.training_service import train_from_config
 from test.integration.test_http import assert_error, get_json, response_validator
 from test.replay_server import (
     FIRST_DAY,
+    FIXTURE_SITE,
     HTML_PAGE,
+    OTHER_SITE,
     SLOW,
     TODAY,
     TRUNCATED,
-    FIXTURE_SITE,
-    OTHER_SITE,
     Fault,
     ReplayServer,
     gateway_error,
@@ -51,9 +53,7 @@ def live_replay() -> Iterator[ReplayServer]:
 
 @pytest.fixture(scope="module")
 def live_config(live_replay: ReplayServer, tmp_path_factory: pytest.TempPathFactory) -> AppConfig:
-    """A tiny model trained on the live readers (through the replay server); its bundle and catalogue written."""
-    from main_train import train
-
+    """A tiny model trained on the live readers (through the replay server); its bundle written."""
     root = tmp_path_factory.mktemp("live")
     overrides = {
         "data": {"flow_data": "usgs", "meteo_data": "open-meteo", "demo_dataset": False, "sites": [FIXTURE_SITE, OTHER_SITE]},
@@ -70,7 +70,7 @@ def live_config(live_replay: ReplayServer, tmp_path_factory: pytest.TempPathFact
         "upstream": upstream_settings(live_replay, root / "cache"),
     }
     config = load_config(write_config(root, overrides), {})
-    train(config, lambda: TODAY)
+    train_from_config(config, lambda: TODAY)
     return config
 
 
@@ -85,8 +85,8 @@ def live_api(live_config: AppConfig) -> Iterator[RunningService]:
         yield service
 
 
-def test_training_catalogued_the_sites_from_usgs_metadata(live_config: AppConfig) -> None:
-    sites = {site.site_id: site for site in SiteCatalogue(live_config.paths.site_db).list_sites()}
+def test_the_bundle_holds_the_sites_from_usgs_metadata(live_config: AppConfig) -> None:
+    sites = {site.site_id: site for site in load_bundle(live_config.paths.model_dir).sites}
     assert set(sites) == {FIXTURE_SITE, OTHER_SITE}
     site = sites[FIXTURE_SITE]
     assert site.name == "POTOMAC RIVER NEAR WASH, DC LITTLE FALLS PUMP STA"
@@ -143,7 +143,7 @@ def test_upstream_failure_without_a_cached_copy(
 
 @pytest.mark.parametrize("route", ["usgs-locations", "usgs-series"])
 def test_site_metadata_are_no_forecast_input(live_config, live_replay, tmp_path, route) -> None:
-    # The forecast takes the site from the catalogue: USGS metadata failing, with nothing cached, stops nothing.
+    # The forecast takes the site from the bundle: USGS metadata failing, with nothing cached, stops nothing.
     live_replay.fail(route, http_error(500, b"Internal Server Error"), times=None)
     before = live_replay.hits(route)
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import http.client
 import os
 import signal
 import socket
@@ -79,6 +80,26 @@ def test_sigterm_finishes_in_flight_request_then_exits_0(trained_config: AppConf
         assert answers and answers[0].status_code == 200, output
         with pytest.raises(requests.ConnectionError):
             requests.get(f"{base}/healthCheck", timeout=2)
+
+
+def test_requests_refused_before_prepare_leave_nothing_in_flight(trained_config: AppConfig) -> None:
+    # Tornado answers TRACE and unknown methods before prepare(); they must not unbalance the
+    # in-flight count, or every later SIGTERM waits the whole shutdown timeout (10 s).
+    with running_service(trained_config) as (process, base):
+        host, port = base.removeprefix("http://").split(":")
+        for method in ("TRACE", "PROPFIND", "BREW"):
+            connection = http.client.HTTPConnection(host, int(port), timeout=10)
+            connection.request(method, "/forecast")
+            response = connection.getresponse()
+            assert response.status in (400, 405), (method, response.status)
+            response.read()
+            connection.close()
+        began = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        output = process.communicate(timeout=30)[0]
+        assert process.returncode == 0, output
+        assert time.monotonic() - began < 2.0, output
+        assert "still running" not in output
 
 
 def test_bad_configuration_exits_2_naming_the_key(tmp_path: Path) -> None:

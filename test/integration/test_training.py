@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from adapter.site_catalogue import SiteCatalogue
-from config.settings import AppConfig, load_config
-from main_train import train
+from config.loader import load_config
+from config.settings import AppConfig
 from model.bundle import CURRENT_LINK, METADATA_FILE, WEIGHTS_FILE, load_bundle
+from service.training_service import train_from_config
 from test.support import REPO_ROOT, shared_dir_or_skip, write_config
 
 pytestmark = pytest.mark.slow
@@ -25,10 +25,12 @@ def test_bundle_holds_everything_needed_to_serve_and_audit(trained_config: AppCo
     current = (model_dir / CURRENT_LINK).resolve()
     assert (current / WEIGHTS_FILE).is_file()
     meta = json.loads((current / METADATA_FILE).read_text())
+    assert meta["format_version"] == 2
     assert meta["version"] == current.name and meta["version"].endswith(meta["data_fingerprint"][:8])
-    assert meta["seq_len"] == 120 and meta["horizon"] == 5
+    assert meta["model"]["seq_len"] == 120 and meta["model"]["max_forecast_days"] == 5
     assert meta["scaler"]["features"] == list(trained_config.model.meteo_features)
-    assert meta["config"]["training"]["train_end"] == "2016-12-31"
+    assert meta["training"]["train_end"] == "2016-12-31"
+    assert meta["data_source"]["data_dir"] == str(trained_config.data.data_dir)
     assert meta["synthetic_data"] is True
     assert len(meta["data_fingerprint"]) == 64
     medians = meta["metrics"]["median_by_lead"]
@@ -36,22 +38,28 @@ def test_bundle_holds_everything_needed_to_serve_and_audit(trained_config: AppCo
     assert {"nse", "kge", "persistence_nse", "persistence_kge"} <= set(medians["1"])
     assert len(meta["metrics"]["per_site"]) == 4 * 5
     # Training statistics only: scalers are fitted on the training period and know every site.
-    assert sorted(meta["scaler"]["site_flow_mean"]) == ["09900001", "09900002", "09900003", "09900004"]
+    assert sorted(meta["scaler"]["site_flow_std"]) == ["09900001", "09900002", "09900003", "09900004"]
 
 
-def test_catalogue_lists_the_trained_sites(trained_config: AppConfig) -> None:
-    catalogue = SiteCatalogue(trained_config.paths.site_db)
-    sites = catalogue.list_sites()
-    assert [site.site_id for site in sites] == ["09900001", "09900002", "09900003", "09900004"]
-    assert catalogue.synthetic_data() is True
+def test_the_bundle_holds_the_sites_it_serves_with_their_metadata(trained_config: AppConfig) -> None:
+    bundle = load_bundle(trained_config.paths.model_dir)
+    assert [site.site_id for site in bundle.sites] == ["09900001", "09900002", "09900003", "09900004"]
+    site = bundle.site("09900001")
+    assert "(demo)" in site.name and site.area_km2 > 0
+    assert (site.flow_start.isoformat(), site.flow_end.isoformat()) == ("2009-01-01", "2024-12-31")
+
+
+def test_the_bundle_directory_alone_loads(trained_config: AppConfig) -> None:
+    current = (trained_config.paths.model_dir / CURRENT_LINK).resolve()
+    assert load_bundle(current).version == current.name
 
 
 def test_training_is_reproducible(trained_config: AppConfig, tmp_path: Path) -> None:
     again = load_config(write_config(tmp_path, {"data": {"data_dir": str(trained_config.data.data_dir)}}), {})
-    second = train(again)
+    second = train_from_config(again).bundle
     first = load_bundle(trained_config.paths.model_dir)
     assert second.data_fingerprint == first.data_fingerprint
-    for left, right in zip(first.state_dicts[0].values(), second.state_dicts[0].values()):
+    for left, right in zip(first.state_dicts[0].values(), second.state_dicts[0].values(), strict=True):
         assert torch.equal(left, right)
     assert second.metrics["median_by_lead"] == first.metrics["median_by_lead"]
 
@@ -87,14 +95,13 @@ def test_command_line_trains_chosen_sites_prints_the_table_and_bundles(demo_data
     assert "lead |    NSE persist climat |    KGE persist climat" in result.stdout
     assert "median over 2 sites" in result.stdout
     bundle = load_bundle(output)
-    assert sorted(bundle.scaler.site_flow_mean) == ["09900001", "09900002"]
+    assert [site.site_id for site in bundle.sites] == ["09900001", "09900002"]
 
 
 
 def test_camels30_config_trains_real_rivers_and_prints_the_benchmark_table(tmp_path: Path) -> None:
     shared_dir_or_skip("bench", "camels30")
-    environment = {**os.environ, "STREAMFLOW__PATHS__SITE_DB": str(tmp_path / "sites.sqlite")}
-    environment["STREAMFLOW__TRAINING__ENSEMBLE_SIZE"] = "1"
+    environment = {**os.environ, "STREAMFLOW__TRAINING__ENSEMBLE_SIZE": "1"}
     result = subprocess.run(
         [sys.executable, str(REPO_ROOT / "main_train.py"), "--config", str(REPO_ROOT / "config" / "camels30.yaml"),
          "--sites", "01054200,12040500", "--epochs", "1", "--output", str(tmp_path / "models")],
@@ -105,8 +112,8 @@ def test_camels30_config_trains_real_rivers_and_prints_the_benchmark_table(tmp_p
     lead_one = next(line for line in result.stdout.splitlines() if line.strip().startswith("1 |"))
     assert "nan" not in lead_one  # the climatology columns come from the directory's baselines.csv
     bundle = load_bundle(tmp_path / "models")
-    assert bundle.config["training"]["lead_loss_weights"] == [3.0, 1.5]
-    assert sorted(bundle.scaler.site_flow_mean) == ["01054200", "12040500"]
+    assert bundle.training.lead_loss_weights == (3.0, 1.5)
+    assert [site.site_id for site in bundle.sites] == ["01054200", "12040500"]
 
 def test_unknown_site_fails_with_a_message_not_a_traceback(demo_data_dir: Path, tmp_path: Path) -> None:
     config_file = write_config(tmp_path, {"data": {"data_dir": str(demo_data_dir)}})
@@ -121,7 +128,7 @@ def test_without_a_validation_period_every_epoch_is_trained_and_scored_on_test(
     training = {"validation_start": None, "validation_end": None, "epochs": 3, "patience": 1, "ensemble_size": 1}
     config = load_config(write_config(tmp_path, {"data": {"data_dir": str(demo_data_dir)}, "training": training}), {})
 
-    bundle = train(config)
+    bundle = train_from_config(config).bundle
 
     out = capsys.readouterr().out
     assert [line.split("train loss")[0].strip() for line in out.splitlines() if "train loss" in line] == [
@@ -130,7 +137,7 @@ def test_without_a_validation_period_every_epoch_is_trained_and_scored_on_test(
         "member 1 epoch   3",
     ]
     assert "validation median NSE" not in out
-    assert bundle.config["training"]["validation_start"] is None
+    assert bundle.training.validation_start is None
     assert set(bundle.metrics["median_by_lead"]) == {"1", "2", "3", "4", "5"}
     assert load_bundle(config.paths.model_dir).version == bundle.version
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import pickle
 import shutil
 from pathlib import Path
 
@@ -14,11 +13,12 @@ import pandas as pd
 import pytest
 import torch
 
-from domain.errors import ModelNotLoadedError
+from config.settings import ModelConfig, TrainingConfig
+from domain.errors import ModelNotLoadedError, UnknownSiteError
 from domain.site import Site
 from model import bundle as bundle_module
 from model.bundle import BUNDLES_KEPT, CURRENT_LINK, METADATA_FILE, WEIGHTS_FILE, ModelBundle, load_bundle, save_bundle
-from model.lstm import StreamflowLSTM
+from model.ensemble import build_network
 from model.scaler import FeatureScaler
 from model.site_data import build_site_series
 
@@ -43,29 +43,31 @@ def scaler() -> FeatureScaler:
     return FeatureScaler.fit(records, FEATURES, dt.date(2020, 1, 1), dt.date(2020, 1, 30))
 
 
+MODEL = ModelConfig(meteo_features=FEATURES, seq_len=10, max_forecast_days=2, hidden_size=4, dropout=0.0)
+TRAINING = TrainingConfig(
+    train_start=dt.date(2020, 1, 1), train_end=dt.date(2020, 1, 20), test_start=dt.date(2020, 1, 21), test_end=dt.date(2020, 1, 30)
+)
+SITES = (
+    Site("00000042", "Birch Creek", 45.5, -70.5, 300.0, dt.date(2020, 1, 1), dt.date(2020, 1, 30)),
+    Site("01234567", "Alder Brook", 45.0, -70.0, 80.0, dt.date(2020, 1, 1), None),
+)
+
+
 def make_bundle(scaler: FeatureScaler, version: str, seed: int = 0, members: int = 2) -> ModelBundle:
-    architecture = {
-        "n_past": len(FEATURES) + 2,
-        "n_future": len(FEATURES),
-        "n_static": len(scaler.static_names),
-        "hidden_size": 4,
-        "horizon": 2,
-        "dropout": 0.0,
-    }
     state_dicts = []
     for member in range(members):
         torch.manual_seed(seed * 100 + member)
-        state_dicts.append(StreamflowLSTM(**architecture).state_dict())
+        state_dicts.append(build_network(MODEL, len(scaler.static_names)).state_dict())
     return ModelBundle(
         version=version,
-        architecture=architecture,
-        seq_len=10,
-        horizon=2,
+        model=MODEL,
+        training=TRAINING,
         scaler=scaler,
         state_dicts=state_dicts,
-        config={"model": {"seq_len": 10}, "data": {"data_dir": "/somewhere"}},
-        data_fingerprint="ab" * 32,
+        sites=SITES,
         metrics={"median_by_lead": {"1": {"nse": 0.71}}},
+        data_fingerprint="ab" * 32,
+        data_source={"data_dir": "/somewhere"},
         synthetic_data=True,
     )
 
@@ -87,9 +89,10 @@ def test_round_trip(tmp_path: Path, scaler: FeatureScaler) -> None:
     assert directory == tmp_path / "models" / version(1)
     assert {path.name for path in directory.iterdir()} == {WEIGHTS_FILE, METADATA_FILE}
     assert loaded.version == version(1)
-    assert loaded.architecture == original.architecture
-    assert (loaded.seq_len, loaded.horizon) == (10, 2)
-    assert loaded.config == original.config
+    assert (loaded.model, loaded.training) == (MODEL, TRAINING)
+    assert loaded.horizon == 2
+    assert loaded.sites == SITES
+    assert loaded.data_source == original.data_source
     assert loaded.data_fingerprint == original.data_fingerprint
     assert loaded.metrics == original.metrics
     assert loaded.synthetic_data is True
@@ -98,12 +101,12 @@ def test_round_trip(tmp_path: Path, scaler: FeatureScaler) -> None:
         np.testing.assert_allclose(restored.pop(key), fitted.pop(key), rtol=1e-6)
     assert restored == fitted
     assert len(loaded.state_dicts) == 2
-    for saved, restored in zip(original.state_dicts, loaded.state_dicts):
+    for saved, restored in zip(original.state_dicts, loaded.state_dicts, strict=True):
         assert saved.keys() == restored.keys()
         for key in saved:
             assert torch.equal(saved[key], restored[key]), key
-    # The weights load into the architecture recorded next to them.
-    StreamflowLSTM(**loaded.architecture).load_state_dict(loaded.state_dicts[0])
+    # The weights load into the architecture the recorded settings build.
+    build_network(loaded.model, len(loaded.scaler.static_names)).load_state_dict(loaded.state_dicts[0])
 
 
 def test_bundle_json_is_readable_metadata(tmp_path: Path, scaler: FeatureScaler) -> None:
@@ -195,13 +198,38 @@ def test_corrupt_bundle_is_model_not_loaded(tmp_path: Path, scaler: FeatureScale
         load_bundle(tmp_path)
 
 
-def test_other_format_version_is_refused(tmp_path: Path, scaler: FeatureScaler) -> None:
+@pytest.mark.parametrize("format_version", [1, 99])
+def test_other_format_version_is_refused_with_a_request_to_retrain(
+    tmp_path: Path, scaler: FeatureScaler, format_version: int
+) -> None:
     directory = save_bundle(make_bundle(scaler, version(1)), tmp_path)
     meta = json.loads((directory / METADATA_FILE).read_text(encoding="utf-8"))
-    meta["format_version"] = 99
+    meta["format_version"] = format_version
     (directory / METADATA_FILE).write_text(json.dumps(meta), encoding="utf-8")
 
-    with pytest.raises(ModelNotLoadedError, match="format_version"):
+    with pytest.raises(ModelNotLoadedError, match=f"has format {format_version}, this version reads format 2: retrain"):
+        load_bundle(tmp_path)
+
+
+def test_the_bundle_answers_which_sites_it_serves(scaler: FeatureScaler) -> None:
+    bundle = make_bundle(scaler, version(1))
+    assert bundle.site("01234567").name == "Alder Brook"
+    with pytest.raises(UnknownSiteError, match="09999999"):
+        bundle.site("09999999")
+
+
+def test_a_bundle_directory_itself_loads(tmp_path: Path, scaler: FeatureScaler) -> None:
+    directory = save_bundle(make_bundle(scaler, version(1)), tmp_path / "models")
+    assert load_bundle(directory).version == version(1)
+
+
+def test_a_malformed_setting_in_bundle_json_is_model_not_loaded(tmp_path: Path, scaler: FeatureScaler) -> None:
+    directory = save_bundle(make_bundle(scaler, version(1)), tmp_path)
+    meta = json.loads((directory / METADATA_FILE).read_text(encoding="utf-8"))
+    meta["model"]["hidden_size"] = 0
+    (directory / METADATA_FILE).write_text(json.dumps(meta), encoding="utf-8")
+
+    with pytest.raises(ModelNotLoadedError, match="model.hidden_size: must be positive"):
         load_bundle(tmp_path)
 
 

@@ -194,7 +194,7 @@ def test_fixed_plan_covers_each_issue_day_exactly_once(start: dt.date, end: dt.d
 
     plan = plan_windows(sites, start, end, seq_len, rng=None)
 
-    for site, counts in zip(sites, covered_issue_days(plan, len(sites))):
+    for site, counts in zip(sites, covered_issue_days(plan, len(sites)), strict=True):
         wanted = expected_issue_days(site, start, end, seq_len)
         assert (counts[wanted] == 1).all()
         # Windows may run past the period (those targets are hidden later) but never start before it.
@@ -224,7 +224,7 @@ def trained_issue_days(
     """How often each issue day gets at least one unmasked target, per site, over one pass."""
     counts = [np.zeros(5000, dtype=int) for _ in sites]
     batches = iter_batches(sites, plan, seq_len, horizon=3, period=period, batch_size=len(plan))
-    for (number, first), target in zip(plan, next(batches).target.numpy()):
+    for (number, first), target in zip(plan, next(batches).target.numpy(), strict=True):
         issue = first + np.arange(ISSUE_DAYS_PER_WINDOW)
         trained = ~np.isnan(target).all(axis=1) & (issue >= 0)
         np.add.at(counts[number], issue[trained], 1)
@@ -238,7 +238,7 @@ def test_shuffled_plan_trains_each_issue_day_exactly_once(seed: int) -> None:
 
     plan = plan_windows(sites, start, end, seq_len, np.random.default_rng(seed))
 
-    for site, counts in zip(sites, trained_issue_days(sites, plan, seq_len, (start, end))):
+    for site, counts in zip(sites, trained_issue_days(sites, plan, seq_len, (start, end)), strict=True):
         wanted = expected_issue_days(site, start, end, seq_len)
         np.testing.assert_array_equal(counts[wanted], 1)
         # Nothing outside the period's issue days (short history, other periods) is trained.

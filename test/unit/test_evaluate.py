@@ -32,9 +32,9 @@ def identity_scaler() -> FeatureScaler:
         features=("precipitation",),
         meteo_mean=np.zeros(1),
         meteo_std=np.ones(1),
+        root_scaled=(),
         log_flow_mean=0.0,
         log_flow_std=1.0,
-        site_flow_mean={SITE.site_id: 0.0},
         site_flow_std={SITE.site_id: 1.0},
         static_names=(),
         static_mean=np.zeros(0),
@@ -80,7 +80,7 @@ def test_negative_forecasts_are_clipped_to_zero_before_scoring() -> None:
 def scores_table(model_nse: list[float], persistence_nse: list[float]) -> pd.DataFrame:
     rows = [
         {"site_id": f"0000000{i}", "lead_days": 1, "nse": m, "kge": m, "persistence_nse": p, "persistence_kge": p}
-        for i, (m, p) in enumerate(zip(model_nse, persistence_nse))
+        for i, (m, p) in enumerate(zip(model_nse, persistence_nse, strict=True))
     ]
     return pd.DataFrame(rows)
 

@@ -350,9 +350,16 @@ def test_bad_file_fixed_on_disk_is_read_again(data_dir: Path) -> None:
     assert reader.site(SITE_A).flow_end == dt.date(2020, 1, 4)
 
 
-def test_read_flow_of_an_unlisted_site_is_unknown(data_dir: Path) -> None:
-    with pytest.raises(UnknownSiteError):
+def test_read_flow_of_a_site_without_a_file_names_the_missing_file(data_dir: Path) -> None:
+    # Which sites are served is the model bundle's answer; the reader reads what it is asked.
+    with pytest.raises(DataSourceError, match="09999999.csv"):
         LocalFlowReader(data_dir).read_flow("09999999", dt.date(2020, 1, 1), dt.date(2020, 1, 2))
+    with pytest.raises(DataSourceError, match="09999999.csv"):
+        LocalFlowReader(data_dir).last_observed("09999999")
+
+
+def test_last_observed_is_the_last_day_with_a_value(data_dir: Path) -> None:
+    assert LocalFlowReader(data_dir).last_observed(SITE_A) == LocalFlowReader(data_dir).site(SITE_A).flow_end
 
 
 @pytest.mark.slow

@@ -65,8 +65,7 @@ def test_flow_statistics_hand_checked() -> None:
     flow = np.concatenate([[1.0, 2.0, 3.0], np.full(N_DAYS - 3, np.nan)])
     scaler = FeatureScaler.fit([make_record("01234567", flow=flow)], FEATURES, TRAIN_START, TRAIN_END)
 
-    # 1, 2, 3 m3/s over 86.4 km2 are 1, 2, 3 mm/day: mean 2, population std sqrt(2/3).
-    assert scaler.site_flow_mean["01234567"] == pytest.approx(2.0)
+    # 1, 2, 3 m3/s over 86.4 km2 are 1, 2, 3 mm/day: population std sqrt(2/3).
     assert scaler.site_flow_std["01234567"] == pytest.approx(np.sqrt(2.0 / 3.0))
     assert scaler.log_flow_mean == pytest.approx(np.mean(np.log(np.array([1.0, 2.0, 3.0]) + LOG_FLOW_OFFSET)))
 
@@ -100,8 +99,8 @@ def test_statistics_do_move_when_training_days_change(records) -> None:
     after = fit(records).to_dict()
 
     assert after["meteo_mean"] != before["meteo_mean"]
-    assert after["site_flow_mean"]["01234567"] != before["site_flow_mean"]["01234567"]
-    assert after["site_flow_mean"]["00000042"] == before["site_flow_mean"]["00000042"]
+    assert after["site_flow_std"]["01234567"] != before["site_flow_std"]["01234567"]
+    assert after["site_flow_std"]["00000042"] == before["site_flow_std"]["00000042"]
     assert after["site_static"]["01234567"] != before["site_static"]["01234567"]
 
 
@@ -119,7 +118,6 @@ def test_round_trip_through_json_gives_the_same_transforms(records) -> None:
     assert loaded.features == scaler.features and loaded.static_names == scaler.static_names
     for record in records:
         site_id = record.site.site_id
-        assert loaded.knows(site_id)
         np.testing.assert_array_equal(loaded.scale_flow_input(record.flow_mm), scaler.scale_flow_input(record.flow_mm))
         np.testing.assert_array_equal(
             loaded.standardize_flow(site_id, record.flow_mm), scaler.standardize_flow(site_id, record.flow_mm)
@@ -150,19 +148,8 @@ def test_flow_standardisation_round_trip(records) -> None:
     np.testing.assert_allclose(restored, flow, rtol=1e-5, atol=1e-6)
     assert np.isnan(standardized[-1])
     # Flow is divided by the site's spread, not centred: zero flow maps to 0.
-    assert scaler.flow_from_zero and standardized[0] == 0.0
+    assert standardized[0] == 0.0
     np.testing.assert_allclose(standardized[:4], flow[:4] / scaler.site_flow_std["00000042"], rtol=1e-6)
-
-
-def test_bundles_saved_before_flow_from_zero_keep_centring_flow_on_the_mean(records) -> None:
-    saved = fit(records).to_dict()
-    del saved["flow_from_zero"]  # as written before the key existed
-    old = FeatureScaler.from_dict(saved)
-    mean, std = old.site_flow_mean["00000042"], old.site_flow_std["00000042"]
-    assert not old.flow_from_zero
-    assert old.standardize_flow("00000042", np.array([mean]))[0] == pytest.approx(0.0, abs=1e-6)
-    assert old.unstandardize_flow("00000042", np.array([1.0]))[0] == pytest.approx(mean + std)
-    assert FeatureScaler.from_dict(fit(records).to_dict()).flow_from_zero
 
 
 def test_scale_meteo_maps_missing_values_to_zero(records) -> None:
@@ -202,18 +189,6 @@ def test_without_sqrt_features_precipitation_is_standardised_as_is(records) -> N
     np.testing.assert_allclose(scaler.meteo_mean, pooled.mean(axis=0), rtol=1e-6)
 
 
-def test_scaler_saved_before_root_scaling_existed_scales_raw_precipitation(records) -> None:
-    # Bundles trained before precipitation was rooted keep scaling it the way they were trained.
-    saved = fit(records).to_dict()
-    del saved["root_scaled"]
-
-    loaded = FeatureScaler.from_dict(saved)
-    scaled = loaded.scale_meteo(np.array([[4.0, 1.0, 1.0]], dtype=np.float32))
-
-    assert loaded.root_scaled == ()
-    assert scaled[0, 0] == pytest.approx((4.0 - loaded.meteo_mean[0]) / loaded.meteo_std[0], rel=1e-5)
-
-
 def test_scale_flow_input_keeps_missing_days_missing(records) -> None:
     scaled = fit(records).scale_flow_input(np.array([1.0, np.nan, 0.0]))
 
@@ -248,10 +223,6 @@ def test_static_names_follow_the_available_features() -> None:
 
     assert "mean_temperature" not in scaler.static_names and "aridity" not in scaler.static_names
     assert np.isfinite(scaler.static_vector("01234567")).all()  # one site: std floored, no 0/0
-
-
-def test_unknown_site_is_not_known(records) -> None:
-    assert not fit(records).knows("09999999")
 
 
 def test_fit_names_a_site_without_flow_in_the_period() -> None:

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from config.settings import METEO_VARIABLES, ConfigError, ModelConfig, TrainingConfig, load_config
+from config.loader import load_config
+from config.settings import METEO_VARIABLES, ConfigError, ModelConfig, TrainingConfig
 from test.support import BASE_CONFIG, REPO_ROOT, write_config
 
 
@@ -46,7 +47,6 @@ def test_repo_config_yaml_loads_with_documented_values() -> None:
     assert config.training.train_end < config.training.validation_start <= config.training.validation_end
     assert config.training.validation_end < config.training.test_start
     assert config.paths.model_dir == REPO_ROOT / "resources" / "models"
-    assert config.paths.site_db == REPO_ROOT / "resources" / "sites.sqlite"
 
 
 
@@ -62,7 +62,6 @@ def test_camels30_config_leaves_the_model_and_training_keys_at_the_real_data_def
     assert not config.training.has_validation
     # Its artifacts stay apart from the demo's, in ignored paths.
     assert config.paths.model_dir == REPO_ROOT / "resources" / "models" / "camels30"
-    assert config.paths.site_db == REPO_ROOT / "resources" / "camels30-sites.sqlite"
     assert config.upstream.cache_dir == REPO_ROOT / "resources" / "cache"
 
 def test_env_port_is_cast_to_int(make_config) -> None:
@@ -123,13 +122,13 @@ def test_unrelated_environment_variables_are_ignored(make_config) -> None:
 def test_relative_paths_resolve_against_the_config_directory(tmp_path: Path, monkeypatch) -> None:
     config_dir = tmp_path / "conf"
     config_dir.mkdir()
-    write_config(config_dir, {"paths": {"model_dir": "out/models", "site_db": "/abs/sites.sqlite"}})
+    write_config(config_dir, {"paths": {"model_dir": "out/models"}, "upstream": {"cache_dir": "/abs/cache"}})
     monkeypatch.chdir(tmp_path)  # the working directory must not matter
 
     config = load_config(Path("conf/config.yaml"), {"STREAMFLOW__DATA__DATA_DIR": "../elsewhere"})
 
     assert config.paths.model_dir == config_dir.resolve() / "out" / "models"
-    assert config.paths.site_db == Path("/abs/sites.sqlite")
+    assert config.upstream.cache_dir == Path("/abs/cache")
     assert config.data.data_dir.resolve() == (tmp_path / "elsewhere").resolve()
 
 
@@ -153,7 +152,6 @@ def test_defaults_apply_when_keys_are_absent(tmp_path: Path) -> None:
     assert config.model.meteo_features == METEO_VARIABLES
     # Default paths are relative, so they too resolve against the config file's directory.
     assert config.paths.model_dir == tmp_path.resolve() / "resources" / "models"
-    assert config.paths.site_db == tmp_path.resolve() / "resources" / "sites.sqlite"
 
 
 def test_config_is_frozen(make_config) -> None:

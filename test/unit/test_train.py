@@ -7,25 +7,12 @@ import math
 import pytest
 import torch
 
-from model.train import FitSettings, masked_mse, window_weights
-
-
-def settings(lead_weights: tuple[float, ...], horizon: int = 3) -> FitSettings:
-    return FitSettings(
-        epochs=1,
-        batch_size=1,
-        learning_rate=0.1,
-        patience=1,
-        seq_len=10,
-        horizon=horizon,
-        year_weight_eps=0.2,
-        lead_weights=lead_weights,
-    )
+from model.train import lead_weight_vector, masked_mse, window_weights
 
 
 def test_weight_vector_pads_later_leads_with_one() -> None:
-    assert settings((3.0, 1.5), horizon=5).lead_weight_vector().tolist() == [3.0, 1.5, 1.0, 1.0, 1.0]
-    assert settings(()).lead_weight_vector().tolist() == [1.0, 1.0, 1.0]
+    assert lead_weight_vector((3.0, 1.5), horizon=5).tolist() == [3.0, 1.5, 1.0, 1.0, 1.0]
+    assert lead_weight_vector((), horizon=3).tolist() == [1.0, 1.0, 1.0]
 
 
 def test_equal_weights_give_the_mean_squared_error_over_observed_targets() -> None:
