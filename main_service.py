@@ -63,7 +63,9 @@ def make_app(
     api = [
         tornado.web.url(r"/healthCheck", HealthHandler, {"model": services.model}),
         tornado.web.url(r"/info", InfoHandler, {"info_service": services.info}),
-        tornado.web.url(r"/forecast", ForecastHandler, {"forecast_service": services.forecast, "model": services.model}),
+        tornado.web.url(
+            r"/forecast", ForecastHandler, {"forecast_service": services.forecast, "model": services.model}
+        ),
     ]
     spec = build_openapi_spec(api, services.documented_horizon, API_VERSION)
     return tornado.web.Application(
@@ -113,7 +115,9 @@ async def serve(config: AppConfig) -> None:
         try:
             await asyncio.wait_for(in_flight.wait_idle(), config.server.shutdown_timeout_s)
         except TimeoutError:
-            LOGGER.warning("%d request(s) still running after %.0f s; closing", in_flight.count, config.server.shutdown_timeout_s)
+            LOGGER.warning(
+                "%d request(s) still running after %.0f s; closing", in_flight.count, config.server.shutdown_timeout_s
+            )
         await server.close_all_connections()
     LOGGER.info("stopped")
 
@@ -133,9 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=config.server.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logging.basicConfig(level=config.server.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     asyncio.run(serve(config))
     return 0
 

@@ -309,9 +309,7 @@ def write_demo_dataset(directory: Path, seed: int = 20240101) -> None:
     directory = Path(directory)
     _check_target_free(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp_dir = directory.parent / (
-        f".{directory.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
-    )
+    tmp_dir = directory.parent / (f".{directory.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
     tmp_dir.mkdir()
     try:
         _write_dataset(tmp_dir, seed)
@@ -340,9 +338,7 @@ def _move_into_place(tmp_dir: Path, directory: Path) -> None:
         os.replace(tmp_dir, directory)
     except OSError as exc:
         if directory.exists():
-            raise FileExistsError(
-                f"demo dataset target appeared while writing: {directory}"
-            ) from exc
+            raise FileExistsError(f"demo dataset target appeared while writing: {directory}") from exc
         raise
 
 
@@ -381,9 +377,7 @@ def _site_table() -> pd.DataFrame:
     )
 
 
-def simulate_site(
-    site: DemoSite, rng: np.random.Generator
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+def simulate_site(site: DemoSite, rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Simulate weather and flow of one site, spin-up year included then discarded.
 
     Args:
@@ -462,12 +456,8 @@ def _seasonal(doy: np.ndarray, peak_doy: float) -> np.ndarray:
     return np.cos(2.0 * np.pi * (doy - peak_doy) / _DAYS_PER_YEAR)
 
 
-def _precipitation_occurrence(
-    doy: np.ndarray, climate: ClimateParams, rng: np.random.Generator
-) -> np.ndarray:
-    wet_fraction = climate.wet_fraction * (
-        1.0 + climate.wet_amplitude * _seasonal(doy, climate.wet_peak_doy)
-    )
+def _precipitation_occurrence(doy: np.ndarray, climate: ClimateParams, rng: np.random.Generator) -> np.ndarray:
+    wet_fraction = climate.wet_fraction * (1.0 + climate.wet_amplitude * _seasonal(doy, climate.wet_peak_doy))
     wet_fraction = np.clip(wet_fraction, 0.01, 0.95)
     # Transition probabilities whose stationary wet fraction is wet_fraction and
     # whose lag-1 autocorrelation is wet_persistence.
@@ -483,9 +473,7 @@ def _precipitation_occurrence(
     return wet
 
 
-def _precipitation_amounts(
-    wet: np.ndarray, climate: ClimateParams, rng: np.random.Generator
-) -> np.ndarray:
+def _precipitation_amounts(wet: np.ndarray, climate: ClimateParams, rng: np.random.Generator) -> np.ndarray:
     scale = climate.wet_day_mean / climate.gamma_shape
     amounts = rng.gamma(climate.gamma_shape, scale, size=wet.size)
     storms = rng.random(wet.size) < climate.storm_probability
@@ -495,9 +483,7 @@ def _precipitation_amounts(
     return np.clip(amounts, 0.0, _MAX_PRECIPITATION)
 
 
-def _mean_temperature(
-    doy: np.ndarray, climate: ClimateParams, rng: np.random.Generator
-) -> np.ndarray:
+def _mean_temperature(doy: np.ndarray, climate: ClimateParams, rng: np.random.Generator) -> np.ndarray:
     seasonal = climate.temp_mean + climate.temp_amplitude * _seasonal(doy, 200.0)
     innovation_sd = climate.temp_anomaly_sd * np.sqrt(1.0 - climate.temp_ar1**2)
     shocks = rng.normal(0.0, innovation_sd, size=doy.size)
@@ -533,10 +519,7 @@ def _extraterrestrial_radiation(doy: np.ndarray, latitude: float) -> np.ndarray:
         / np.pi
         * 0.0820
         * inverse_distance
-        * (
-            sunset * np.sin(phi) * np.sin(declination)
-            + np.cos(phi) * np.cos(declination) * np.sin(sunset)
-        )
+        * (sunset * np.sin(phi) * np.sin(declination) + np.cos(phi) * np.cos(declination) * np.sin(sunset))
     )
 
 

@@ -118,7 +118,9 @@ class OpenMeteoReader(AbstractMeteoReader):
         # copy can still stand in for today's when the archive fails.
         asked = {**params, "end_date": min(last, today).isoformat()}
         download = functools.partial(self._download, url, asked)
-        cached = self._cache.fetch(request_key(url, params), data_ttl_s(min(last, today), today, self._upstream), download)
+        cached = self._cache.fetch(
+            request_key(url, params), data_ttl_s(min(last, today), today, self._upstream), download
+        )
         return _daily_frame(cached.payload), cached.stale_age_s
 
     def _recent(self, site: Site) -> tuple[pd.DataFrame, float | None]:

@@ -148,12 +148,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cannot compare: {exc}", file=sys.stderr)
         return 2
     left_out = functools.reduce(pd.Index.union, [run.index for run in baseline + candidate]).difference(sites)
-    print(f"{len(sites)} site(s) in every run, {len(baseline)} run(s) baseline, {len(candidate)} candidate"
-          + (f"; left out, not scored in every run: {', '.join(left_out)}" if len(left_out) else ""))
+    print(
+        f"{len(sites)} site(s) in every run, {len(baseline)} run(s) baseline, {len(candidate)} candidate"
+        + (f"; left out, not scored in every run: {', '.join(left_out)}" if len(left_out) else "")
+    )
     print(format_changes(changes, args.metric))
     if min(len(baseline), len(candidate)) == 1:
-        print("one run on a side: the interval leaves out the training noise a run shares over its sites; "
-              "compare runs of several seeds a side")
+        print(
+            "one run on a side: the interval leaves out the training noise a run shares over its sites; "
+            "compare runs of several seeds a side"
+        )
     if args.metric == "low_flow_error":
         print("low_flow_error: lower is better, so a negative change is a gain")
     return 0

@@ -111,7 +111,9 @@ def run_load(base_url: str, paths: list[str], concurrency: int) -> tuple[np.ndar
     sessions = [requests.Session() for _ in range(concurrency)]
     began = time.perf_counter()
     with concurrent.futures.ThreadPoolExecutor(concurrency) as pool:
-        results = list(pool.map(lambda job: timed_get(sessions[job[0] % concurrency], base_url + job[1]), enumerate(paths)))
+        results = list(
+            pool.map(lambda job: timed_get(sessions[job[0] % concurrency], base_url + job[1]), enumerate(paths))
+        )
     wall = time.perf_counter() - began
     return np.array([seconds for seconds, _ in results]), collections.Counter(status for _, status in results), wall
 
@@ -127,7 +129,9 @@ def main(argv: list[str] | None = None) -> int:
         if problem is not None:
             print(f"load test failed: {problem}", file=sys.stderr)
             return 1
-        sites = [site for site in requests.get(f"{base_url}/info", timeout=30).json()["sites"] if site["data_period"]["end"]]
+        sites = [
+            site for site in requests.get(f"{base_url}/info", timeout=30).json()["sites"] if site["data_period"]["end"]
+        ]
         if not sites:
             print("load test failed: /info lists no site with observed flow", file=sys.stderr)
             return 1
@@ -138,11 +142,17 @@ def main(argv: list[str] | None = None) -> int:
         service.send_signal(signal.SIGTERM)
         service.wait(timeout=60)
     milliseconds = latencies * 1000
-    print(f"{args.requests} GET /forecast requests ({len(sites)} sites, forecasts and hindcasts alternating) "
-          f"from {args.concurrency} client threads against {args.config}")
-    print(f"latency ms: p50 {np.percentile(milliseconds, 50):.1f}, p90 {np.percentile(milliseconds, 90):.1f}, "
-          f"p99 {np.percentile(milliseconds, 99):.1f}, max {milliseconds.max():.1f}")
-    print(f"throughput {args.requests / wall:.1f} requests/s over {wall:.1f} s; answers {dict(sorted(statuses.items()))}")
+    print(
+        f"{args.requests} GET /forecast requests ({len(sites)} sites, forecasts and hindcasts alternating) "
+        f"from {args.concurrency} client threads against {args.config}"
+    )
+    print(
+        f"latency ms: p50 {np.percentile(milliseconds, 50):.1f}, p90 {np.percentile(milliseconds, 90):.1f}, "
+        f"p99 {np.percentile(milliseconds, 99):.1f}, max {milliseconds.max():.1f}"
+    )
+    print(
+        f"throughput {args.requests / wall:.1f} requests/s over {wall:.1f} s; answers {dict(sorted(statuses.items()))}"
+    )
     return 0 if set(statuses) == {200} else 1
 
 

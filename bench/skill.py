@@ -84,7 +84,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     """Command-line flags."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, help=f"local data directory (default: {PROTOCOL_CONFIG.name}'s)")
-    parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench" / "results", help="directory for the per-site CSV")
+    parser.add_argument(
+        "--out", type=Path, default=REPO_ROOT / "bench" / "results", help="directory for the per-site CSV"
+    )
     parser.add_argument(
         "--tuning",
         nargs="?",
@@ -115,7 +117,9 @@ def benchmark_settings(args: argparse.Namespace, data_dir: Path) -> tuple[ModelC
     protocol = load_config(PROTOCOL_CONFIG, environ={})
     with next((data_dir / "meteo").glob("*.csv")).open() as meteo_file:
         header = meteo_file.readline().strip().split(",")
-    model = dataclasses.replace(protocol.model, meteo_features=tuple(name for name in METEO_VARIABLES if name in header))
+    model = dataclasses.replace(
+        protocol.model, meteo_features=tuple(name for name in METEO_VARIABLES if name in header)
+    )
     training = dataclasses.replace(protocol.training, **TUNING_SPLITS.get(args.tuning, {}))
     if args.seed is not None:
         training = dataclasses.replace(training, seed=args.seed)
@@ -137,10 +141,19 @@ def target_lines(scores: pd.DataFrame, minutes: float, peak_mb: float) -> list[s
     medians = median_by_lead(scores)
     margin = (medians["nse"] - medians["persistence_nse"]).loc[2:5].min()
     figures = (medians.loc[1, "nse"], medians.loc[5, "nse"], margin, medians.loc[1, "kge"])
-    lines = [_verdict(label, figure >= threshold, f"{figure:.4f}") for (label, threshold), figure in zip(TARGETS, figures, strict=True)]
+    lines = [
+        _verdict(label, figure >= threshold, f"{figure:.4f}")
+        for (label, threshold), figure in zip(TARGETS, figures, strict=True)
+    ]
     behind = len(sites_behind_persistence(scores))
-    lines.append(_verdict(f"no site more than {LEAD1_TOLERANCE} NSE below persistence at lead 1", behind == 0, f"{behind} site(s)"))
-    lines.append(_verdict(f"training + evaluation <= {MAX_MINUTES:.0f} min", minutes <= MAX_MINUTES, f"{minutes:.1f} min"))
+    lines.append(
+        _verdict(
+            f"no site more than {LEAD1_TOLERANCE} NSE below persistence at lead 1", behind == 0, f"{behind} site(s)"
+        )
+    )
+    lines.append(
+        _verdict(f"training + evaluation <= {MAX_MINUTES:.0f} min", minutes <= MAX_MINUTES, f"{minutes:.1f} min")
+    )
     lines.append(_verdict(f"peak memory <= {MAX_PEAK_MB / 1024:.0f} GB", peak_mb <= MAX_PEAK_MB, f"{peak_mb:.0f} MB"))
     return lines
 

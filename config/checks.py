@@ -85,7 +85,10 @@ def each_matches(pattern: str, what: str) -> Check:
 
 def http_url() -> Check:
     """An http:// or https:// URL."""
-    return Check("http(s) URL", lambda value: None if re.match(r"https?://", value) else f"expected an http(s) URL, got {value!r}")
+    return Check(
+        "http(s) URL",
+        lambda value: None if re.match(r"https?://", value) else f"expected an http(s) URL, got {value!r}",
+    )
 
 
 def _shown(value: Any) -> str:

@@ -95,7 +95,9 @@ class ServerConfig(_Section):
         doc="Python logging level",
         check=checks.Check(
             " / ".join(LOG_LEVELS),
-            lambda value: None if value.upper() in LOG_LEVELS else f"must be one of {', '.join(LOG_LEVELS)}, got {value!r}",
+            lambda value: (
+                None if value.upper() in LOG_LEVELS else f"must be one of {', '.join(LOG_LEVELS)}, got {value!r}"
+            ),
         ),
     )
     shutdown_timeout_s: float = setting(
@@ -174,7 +176,9 @@ class TrainingConfig(_Section):
         "without a better median NSE on it and keeps the best epoch; without it every epoch is trained and the last kept",
     )
     validation_end: dt.date | None = setting(None, doc="last day of the validation period")
-    epochs: int = setting(60, doc="epochs per ensemble member (the maximum, with a validation period)", check=checks.positive())
+    epochs: int = setting(
+        60, doc="epochs per ensemble member (the maximum, with a validation period)", check=checks.positive()
+    )
     batch_size: int = setting(8, doc="one-year training windows per step", check=checks.positive())
     learning_rate: float = setting(
         8e-3, doc="Adam learning rate, cosine-decayed to a tenth over `epochs`", check=checks.positive()
@@ -241,7 +245,9 @@ class UpstreamConfig(_Section):
     )
     timeout_s: float = setting(30.0, doc="seconds to wait for an upstream answer (then 504)", check=checks.positive())
     retries: int = setting(
-        3, doc="retries after the first attempt on connection errors, timeouts, 429 and 5xx", check=checks.non_negative()
+        3,
+        doc="retries after the first attempt on connection errors, timeouts, 429 and 5xx",
+        check=checks.non_negative(),
     )
     backoff_s: float = setting(1.0, doc="first backoff, doubled per retry, with jitter", check=checks.non_negative())
     max_retry_wait_s: float = setting(
@@ -254,7 +260,9 @@ class UpstreamConfig(_Section):
     usgs_page_size: int = setting(10000, doc="rows per USGS page (`limit`)", check=checks.positive_at_most(50000))
     # An Open-Meteo call weighs more the more days it covers, so its blocks are shorter.
     usgs_chunk_years: int = setting(
-        5, doc="USGS ranges are fetched and cached in calendar-aligned blocks of this many years", check=checks.positive()
+        5,
+        doc="USGS ranges are fetched and cached in calendar-aligned blocks of this many years",
+        check=checks.positive(),
     )
     open_meteo_chunk_years: int = setting(1, doc="the same for Open-Meteo history", check=checks.positive())
     cache_dir: Path = setting(Path("resources/cache"), doc="the upstream cache (`upstream.sqlite`)")
@@ -267,7 +275,9 @@ class UpstreamConfig(_Section):
     # USGS provisional values get revised and the archive lags.
     recent_days: int = setting(120, doc="days counted as recent", check=checks.non_negative())
     open_meteo_past_days: int = setting(
-        7, doc="past days asked of the forecast API; they fill the archive's last, still empty days", check=checks.between(0, 92)
+        7,
+        doc="past days asked of the forecast API; they fill the archive's last, still empty days",
+        check=checks.between(0, 92),
     )
 
 
@@ -288,4 +298,3 @@ class AppConfig:
             raise ConfigError(
                 f"training.lead_loss_weights: {len(weights)} weights for {horizon} lead days (model.max_forecast_days)"
             )
-

@@ -189,7 +189,11 @@ def _point_current(model_dir: Path, version: str) -> None:
 
 def _prune(model_dir: Path, keep: str) -> None:
     bundles = sorted(
-        (path for path in model_dir.iterdir() if path.is_dir() and not path.is_symlink() and not path.name.startswith(".")),
+        (
+            path
+            for path in model_dir.iterdir()
+            if path.is_dir() and not path.is_symlink() and not path.name.startswith(".")
+        ),
         key=lambda path: path.name,
     )
     for old in bundles[:-BUNDLES_KEPT]:

@@ -45,7 +45,11 @@ def hindcast(
     plan = plan_windows(sites, start, end, seq_len, rng=None)
     forecasts = {site.site_id: np.full((len(site.target), horizon), np.nan) for site in sites}
     batch_size = 32
-    for offset, batch in zip(range(0, len(plan), batch_size), iter_batches(sites, plan, seq_len, horizon, (start, end), batch_size), strict=True):
+    for offset, batch in zip(
+        range(0, len(plan), batch_size),
+        iter_batches(sites, plan, seq_len, horizon, (start, end), batch_size),
+        strict=True,
+    ):
         mean = torch.stack([m(batch.past, batch.future, batch.static, batch.last_flow) for m in members]).mean(0)
         for (number, first), values in zip(plan[offset : offset + batch_size], mean.numpy(), strict=True):
             rows = first + np.arange(len(values))

@@ -45,7 +45,10 @@ class EpochReport:
 
 
 def masked_mse(
-    prediction: torch.Tensor, target: torch.Tensor, lead_weights: torch.Tensor, window_weights: torch.Tensor | None = None
+    prediction: torch.Tensor,
+    target: torch.Tensor,
+    lead_weights: torch.Tensor,
+    window_weights: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Weighted mean squared error over the targets that are not NaN.
 

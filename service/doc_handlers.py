@@ -94,7 +94,13 @@ def error_responses() -> dict[str, dict]:
 
 def _query_parameter(name: str, schema: dict, required: bool) -> dict:
     body = {key: value for key, value in schema.items() if key not in ("description", "example")}
-    parameter = {"name": name, "in": "query", "required": required, "description": schema["description"], "schema": body}
+    parameter = {
+        "name": name,
+        "in": "query",
+        "required": required,
+        "description": schema["description"],
+        "schema": body,
+    }
     if "example" in schema:
         parameter["example"] = schema["example"]
     return parameter

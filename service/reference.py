@@ -1,6 +1,6 @@
 """The configuration reference: README's settings table, generated from `config.settings`.
 
-    .venv/bin/python -m config.reference     # prints the table (a test keeps README.md in step)
+.venv/bin/python -m config.reference     # prints the table (a test keeps README.md in step)
 """
 
 from __future__ import annotations

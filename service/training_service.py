@@ -91,8 +91,6 @@ def train_from_config(
     sites = flow_reader.list_sites()
     print(f"training on {len(sites)} site(s): {', '.join(site.site_id for site in sites)}")
     records = read_records(flow_reader, meteo_reader, sites, config.model, config.training)
-    run = train_bundle(
-        records, config.model, config.training, as_json(config.data), config.data.demo_dataset, on_epoch
-    )
+    run = train_bundle(records, config.model, config.training, as_json(config.data), config.data.demo_dataset, on_epoch)
     save_bundle(run.bundle, config.paths.model_dir)
     return run

@@ -177,7 +177,9 @@ class ReplayServer:
         with self._lock:
             self.requests.append(request)
             self._in_flight[request.route] = self._in_flight.get(request.route, 0) + 1
-            self.max_in_flight[request.route] = max(self.max_in_flight.get(request.route, 0), self._in_flight[request.route])
+            self.max_in_flight[request.route] = max(
+                self.max_in_flight.get(request.route, 0), self._in_flight[request.route]
+            )
 
     def _leave(self, route: str) -> None:
         with self._lock:
@@ -233,7 +235,9 @@ class ReplayServer:
             )
             features.append(feature)
         wanted = (params.get("parameter_code"), params.get("statistic_id"))
-        features = [f for f in features if (f["properties"]["parameter_code"], f["properties"]["statistic_id"]) == wanted]
+        features = [
+            f for f in features if (f["properties"]["parameter_code"], f["properties"]["statistic_id"]) == wanted
+        ]
         return 200, _json({**body, "features": features, "numberReturned": len(features)})
 
     def _daily(self, path: str, params: dict[str, str]) -> tuple[int, bytes]:
@@ -251,7 +255,12 @@ class ReplayServer:
         page = rows[offset : offset + limit]
         geometry = None if params.get("skipGeometry") == "true" else {"type": "Point", "coordinates": [0.0, 0.0]}
         features = [
-            {"type": "Feature", "properties": {k: row[k] for k in wanted}, "id": f"{row['time_series_id']}-{row['time']}", "geometry": geometry}
+            {
+                "type": "Feature",
+                "properties": {k: row[k] for k in wanted},
+                "id": f"{row['time_series_id']}-{row['time']}",
+                "geometry": geometry,
+            }
             for row in page
         ]
         links = [{"type": "application/geo+json", "rel": "self", "href": f"{self.base}{path}?{urlencode(params)}"}]
@@ -328,16 +337,25 @@ def _open_meteo(route: str, params: dict[str, str]) -> tuple[int, bytes]:
     variables = params.get("daily", "").split(",")
     unknown = [name for name in variables if name not in OPEN_METEO_UNITS]
     if unknown:
-        return 400, _json({"error": True, "reason": f"Cannot initialize SurfacePressureAndHeightVariable from invalid String value {unknown[0]}."})
+        return 400, _json(
+            {
+                "error": True,
+                "reason": f"Cannot initialize SurfacePressureAndHeightVariable from invalid String value {unknown[0]}.",
+            }
+        )
     if route == "archive":
         first, last = dt.date.fromisoformat(params["start_date"]), dt.date.fromisoformat(params["end_date"])
         if last > TODAY:
-            return 400, _json({"error": True, "reason": f"Parameter 'end_date' is out of allowed range from 1940-01-01 to {TODAY}"})
+            return 400, _json(
+                {"error": True, "reason": f"Parameter 'end_date' is out of allowed range from 1940-01-01 to {TODAY}"}
+            )
         null_from = TODAY - dt.timedelta(days=ARCHIVE_LAG_DAYS - 1)
     else:
         past, ahead = int(params.get("past_days", "0")), int(params.get("forecast_days", "7"))
         if past > 92 or ahead > 16:
-            return 400, _json({"error": True, "reason": "Parameter 'past_days' or 'forecast_days' is out of allowed range"})
+            return 400, _json(
+                {"error": True, "reason": "Parameter 'past_days' or 'forecast_days' is out of allowed range"}
+            )
         first, last = TODAY - dt.timedelta(days=past), TODAY + dt.timedelta(days=ahead - 1)
         null_from = TODAY + dt.timedelta(days=FORECAST_HORIZON_DAYS)
     latitude, longitude = float(params["latitude"]), float(params["longitude"])
@@ -446,7 +464,10 @@ def gateway_error(status: int, code: str, message: str, retry_after: str | None 
 
 SLOW = Fault(delay_s=1.5)
 TRUNCATED = Fault(truncate=True)
-HTML_PAGE = Fault(body=b"<html><head><title>502 Bad Gateway</title></head><body><h1>Bad Gateway</h1></body></html>", content_type="text/html")
+HTML_PAGE = Fault(
+    body=b"<html><head><title>502 Bad Gateway</title></head><body><h1>Bad Gateway</h1></body></html>",
+    content_type="text/html",
+)
 
 
 def upstream_settings(server: ReplayServer, cache_dir: Path) -> dict[str, object]:

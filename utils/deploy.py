@@ -113,7 +113,9 @@ def stack_parameters(
     values = dict(overrides)
     if image_tag is not None:
         values["ImageTag"] = image_tag
-    parameters: list[dict[str, object]] = [{"ParameterKey": key, "ParameterValue": value} for key, value in values.items()]
+    parameters: list[dict[str, object]] = [
+        {"ParameterKey": key, "ParameterValue": value} for key, value in values.items()
+    ]
     parameters += [{"ParameterKey": key, "UsePreviousValue": True} for key in previous if key not in values]
     return parameters
 
@@ -205,7 +207,9 @@ def push_image(engine: str, image: str, ecr) -> None:
     user, password, registry = registry_login(ecr)
     # The task definition runs X86_64; without --platform an arm64 laptop would build arm64.
     subprocess.run([engine, "build", "--platform", "linux/amd64", "-t", image, str(REPO_ROOT)], check=True)
-    subprocess.run([engine, "login", "--username", user, "--password-stdin", registry], input=password, text=True, check=True)
+    subprocess.run(
+        [engine, "login", "--username", user, "--password-stdin", registry], input=password, text=True, check=True
+    )
     subprocess.run([engine, "push", image], check=True)
 
 

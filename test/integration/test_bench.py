@@ -19,7 +19,16 @@ pytestmark = pytest.mark.slow
 def run_quick_bench(out: Path, *flags: str, data_dir: Path | None = None) -> subprocess.CompletedProcess:
     data_dir = data_dir or shared_dir_or_skip("bench", "camels30")
     return subprocess.run(
-        [sys.executable, str(REPO_ROOT / "bench" / "skill.py"), "--quick", *flags, "--data-dir", str(data_dir), "--out", str(out)],
+        [
+            sys.executable,
+            str(REPO_ROOT / "bench" / "skill.py"),
+            "--quick",
+            *flags,
+            "--data-dir",
+            str(data_dir),
+            "--out",
+            str(out),
+        ],
         capture_output=True,
         text=True,
         timeout=600,
@@ -81,9 +90,14 @@ def run_load_bench(config_file: Path, *flags: str) -> subprocess.CompletedProces
 
 
 def test_load_benchmark_serves_every_request_and_prints_latencies(trained_config: AppConfig) -> None:
-    result = run_load_bench(trained_config.paths.model_dir.parent / "config.yaml", "--requests", "24", "--concurrency", "4")
+    result = run_load_bench(
+        trained_config.paths.model_dir.parent / "config.yaml", "--requests", "24", "--concurrency", "4"
+    )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "24 GET /forecast requests (4 sites, forecasts and hindcasts alternating) from 4 client threads" in result.stdout
+    assert (
+        "24 GET /forecast requests (4 sites, forecasts and hindcasts alternating) from 4 client threads"
+        in result.stdout
+    )
     assert "latency ms: p50" in result.stdout
     assert "answers {200: 24}" in result.stdout
 

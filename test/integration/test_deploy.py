@@ -37,7 +37,12 @@ CONTAINER = {
     "readonlyRootFilesystem": True,
     "portMappings": [{"containerPort": 8888, "protocol": "tcp"}],
     "environment": [{"name": "STREAMFLOW__SERVER__PORT", "value": "8888"}],
-    "secrets": [{"name": "STREAMFLOW__UPSTREAM__USGS_API_KEY", "valueFrom": "arn:aws:secretsmanager:us-east-1:123456789012:secret:usgs"}],
+    "secrets": [
+        {
+            "name": "STREAMFLOW__UPSTREAM__USGS_API_KEY",
+            "valueFrom": "arn:aws:secretsmanager:us-east-1:123456789012:secret:usgs",
+        }
+    ],
     "healthCheck": {
         "command": ["CMD-SHELL", "python -c 'probe'"],
         "interval": 30,
@@ -113,7 +118,15 @@ def test_rollout_changes_the_image_and_nothing_else(ecs) -> None:
     (old_container,) = before["taskDefinition"]["containerDefinitions"]
     (new_container,) = after["taskDefinition"]["containerDefinitions"]
     assert {**old_container, "image": new_container["image"]} == new_container
-    for field in ("cpu", "memory", "networkMode", "requiresCompatibilities", "executionRoleArn", "taskRoleArn", "volumes"):
+    for field in (
+        "cpu",
+        "memory",
+        "networkMode",
+        "requiresCompatibilities",
+        "executionRoleArn",
+        "taskRoleArn",
+        "volumes",
+    ):
         assert after["taskDefinition"][field] == before["taskDefinition"][field], field
     assert after["tags"] == before["tags"]
 

@@ -33,7 +33,9 @@ CfnLoader.add_multi_constructor("!", _construct_tag)
 
 @pytest.fixture(scope="module")
 def resources() -> dict:
-    template = yaml.load((REPO_ROOT / "resources" / "deploy" / "fargate.yaml").read_text(encoding="utf-8"), Loader=CfnLoader)
+    template = yaml.load(
+        (REPO_ROOT / "resources" / "deploy" / "fargate.yaml").read_text(encoding="utf-8"), Loader=CfnLoader
+    )
     return template["Resources"]
 
 

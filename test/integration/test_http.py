@@ -237,8 +237,9 @@ def test_issue_date_after_the_observations_is_422(api: RunningService) -> None:
     assert_error(api, path, 422, "insufficient_data", "2024-12-31")
 
 
-
-def test_meteorology_ending_on_the_issue_day_is_422_naming_the_horizon(trained_config: AppConfig, tmp_path: Path) -> None:
+def test_meteorology_ending_on_the_issue_day_is_422_naming_the_horizon(
+    trained_config: AppConfig, tmp_path: Path
+) -> None:
     # Archive-like data: the meteorology of this site stops on its last flow day.
     data_dir = tmp_path / "data"
     shutil.copytree(trained_config.data.data_dir, data_dir)
@@ -247,15 +248,24 @@ def test_meteorology_ending_on_the_issue_day_is_422_naming_the_horizon(trained_c
     meteo_file.write_text("\n".join([lines[0]] + [line for line in lines[1:] if line[:10] <= "2024-12-31"]) + "\n")
     config = dataclasses.replace(trained_config, data=dataclasses.replace(trained_config.data, data_dir=data_dir))
     with RunningService(config) as service:
-        assert_error(service, f"/forecast?site_id={DEMO_SITE}&forecast_days=3", 422, "insufficient_data",
-                     "for the 5 days after 2024-12-31 is incomplete", "however few are asked for")
+        assert_error(
+            service,
+            f"/forecast?site_id={DEMO_SITE}&forecast_days=3",
+            422,
+            "insufficient_data",
+            "for the 5 days after 2024-12-31 is incomplete",
+            "however few are asked for",
+        )
         status, _ = get_json(service, f"/forecast?site_id={DEMO_SITE}&forecast_days=3&issue_date=2024-12-20")
         assert status == 200
+
 
 @pytest.fixture(scope="module")
 def untrained_api(tmp_path_factory, demo_data_dir):
     """A service started before any training."""
-    config = load_config(write_config(tmp_path_factory.mktemp("untrained"), {"data": {"data_dir": str(demo_data_dir)}}), {})
+    config = load_config(
+        write_config(tmp_path_factory.mktemp("untrained"), {"data": {"data_dir": str(demo_data_dir)}}), {}
+    )
     with RunningService(config) as service:
         yield service
 

@@ -14,7 +14,9 @@ from domain.errors import DataFormatError, DataSourceError
 from domain.site import Site
 from test.replay_server import TODAY, ReplayServer, http_error, meteo_value, open_meteo_error
 
-SITE = Site("01646500", "POTOMAC RIVER NEAR WASH, DC LITTLE FALLS PUMP STA", 38.949777777777776, -77.12763888888888, 29940.26)
+SITE = Site(
+    "01646500", "POTOMAC RIVER NEAR WASH, DC LITTLE FALLS PUMP STA", 38.949777777777776, -77.12763888888888, 29940.26
+)
 VARIABLES = {
     "precipitation": "precipitation_sum",
     "temperature_max": "temperature_2m_max",
@@ -43,7 +45,10 @@ def assert_served_values(frame) -> None:
     """Every cell equals what the replay server generated for that variable and day."""
     for _, row in frame.iterrows():
         for column, name in VARIABLES.items():
-            assert row[column] == pytest.approx(meteo_value(name, SITE.latitude, row["time"].date())), (column, row["time"])
+            assert row[column] == pytest.approx(meteo_value(name, SITE.latitude, row["time"].date())), (
+                column,
+                row["time"],
+            )
 
 
 def test_history_maps_the_five_daily_variables(reader, replay: ReplayServer) -> None:

@@ -56,7 +56,12 @@ def live_config(live_replay: ReplayServer, tmp_path_factory: pytest.TempPathFact
     """A tiny model trained on the live readers (through the replay server); its bundle written."""
     root = tmp_path_factory.mktemp("live")
     overrides = {
-        "data": {"flow_data": "usgs", "meteo_data": "open-meteo", "demo_dataset": False, "sites": [FIXTURE_SITE, OTHER_SITE]},
+        "data": {
+            "flow_data": "usgs",
+            "meteo_data": "open-meteo",
+            "demo_dataset": False,
+            "sites": [FIXTURE_SITE, OTHER_SITE],
+        },
         "model": {"seq_len": 60, "hidden_size": 8},
         "training": {
             "train_start": "2024-03-01",
@@ -100,11 +105,17 @@ def test_info_answers_through_the_live_readers(live_api: RunningService) -> None
     response_validator("Info").validate(body)
     assert body["synthetic_data"] is False
     (site,) = [site for site in body["sites"] if site["site_id"] == FIXTURE_SITE]
-    assert (site["site_id"], round(site["latitude"], 4), round(site["longitude"], 4)) == (FIXTURE_SITE, 38.9498, -77.1276)
+    assert (site["site_id"], round(site["latitude"], 4), round(site["longitude"], 4)) == (
+        FIXTURE_SITE,
+        38.9498,
+        -77.1276,
+    )
     assert site["data_period"] == {"start": FIRST_DAY.isoformat(), "end": "2026-09-30"}
 
 
-def test_forecast_answers_and_a_repeat_makes_no_upstream_call(live_api: RunningService, live_replay: ReplayServer) -> None:
+def test_forecast_answers_and_a_repeat_makes_no_upstream_call(
+    live_api: RunningService, live_replay: ReplayServer
+) -> None:
     status, body = get_json(live_api, FORECAST)
     assert status == 200, body
     response_validator("Forecast").validate(body)
@@ -118,12 +129,48 @@ def test_forecast_answers_and_a_repeat_makes_no_upstream_call(live_api: RunningS
 
 
 FAILURES = [
-    pytest.param("usgs-daily", http_error(500, b"Internal Server Error"), USGS_FIXTURE_SITE, 502, "data_source_error", "USGS Water Data API: HTTP 500", id="usgs-500"),
-    pytest.param("usgs-daily", gateway_error(429, "OVER_RATE_LIMIT", "API rate limit exceeded", "0"), USGS_FIXTURE_SITE, 502, "data_source_error", "OVER_RATE_LIMIT", id="usgs-429-exhausted"),
-    pytest.param("usgs-daily", SLOW, USGS_FIXTURE_SITE, 504, "upstream_timeout", "USGS Water Data API: no answer", id="usgs-timeout"),
-    pytest.param("archive", TRUNCATED, OPEN_METEO_FIXTURE_SITE, 502, "data_format_error", "Open-Meteo: ", id="archive-truncated"),
-    pytest.param("forecast", HTML_PAGE, OPEN_METEO_FIXTURE_SITE, 502, "data_format_error", "text/html", id="forecast-html"),
-    pytest.param("archive", open_meteo_error(429, "Daily API request limit exceeded. Please try again tomorrow."), OPEN_METEO_FIXTURE_SITE, 502, "data_source_error", "Daily API request limit exceeded", id="open-meteo-429"),
+    pytest.param(
+        "usgs-daily",
+        http_error(500, b"Internal Server Error"),
+        USGS_FIXTURE_SITE,
+        502,
+        "data_source_error",
+        "USGS Water Data API: HTTP 500",
+        id="usgs-500",
+    ),
+    pytest.param(
+        "usgs-daily",
+        gateway_error(429, "OVER_RATE_LIMIT", "API rate limit exceeded", "0"),
+        USGS_FIXTURE_SITE,
+        502,
+        "data_source_error",
+        "OVER_RATE_LIMIT",
+        id="usgs-429-exhausted",
+    ),
+    pytest.param(
+        "usgs-daily",
+        SLOW,
+        USGS_FIXTURE_SITE,
+        504,
+        "upstream_timeout",
+        "USGS Water Data API: no answer",
+        id="usgs-timeout",
+    ),
+    pytest.param(
+        "archive", TRUNCATED, OPEN_METEO_FIXTURE_SITE, 502, "data_format_error", "Open-Meteo: ", id="archive-truncated"
+    ),
+    pytest.param(
+        "forecast", HTML_PAGE, OPEN_METEO_FIXTURE_SITE, 502, "data_format_error", "text/html", id="forecast-html"
+    ),
+    pytest.param(
+        "archive",
+        open_meteo_error(429, "Daily API request limit exceeded. Please try again tomorrow."),
+        OPEN_METEO_FIXTURE_SITE,
+        502,
+        "data_source_error",
+        "Daily API request limit exceeded",
+        id="open-meteo-429",
+    ),
 ]
 
 

@@ -70,8 +70,14 @@ def test_site_metadata_come_from_the_recorded_monitoring_location(reader, replay
     location = [r for r in replay.requests if r.route == "usgs-locations"][0]
     assert location.params["id"] == "USGS-01646500"
     (series,) = [r for r in replay.requests if r.route == "usgs-series"]
-    assert (series.params["monitoring_location_id"], series.params["parameter_code"], series.params["statistic_id"]) == (
-        "USGS-01646500", "00060", "00003",
+    assert (
+        series.params["monitoring_location_id"],
+        series.params["parameter_code"],
+        series.params["statistic_id"],
+    ) == (
+        "USGS-01646500",
+        "00060",
+        "00003",
     )
     assert all(r.headers["X-Api-Key"] == "key-from-env" and "key-from-env" not in r.query for r in replay.requests)
 

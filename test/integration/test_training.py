@@ -89,7 +89,9 @@ def test_if_missing_keeps_an_existing_bundle(trained_config: AppConfig) -> None:
 def test_command_line_trains_chosen_sites_prints_the_table_and_bundles(demo_data_dir: Path, tmp_path: Path) -> None:
     config_file = write_config(tmp_path, {"data": {"data_dir": str(demo_data_dir)}})
     output = tmp_path / "elsewhere"
-    result = run_main_train("--config", str(config_file), "--sites", "09900001,09900002", "--epochs", "1", "--output", str(output))
+    result = run_main_train(
+        "--config", str(config_file), "--sites", "09900001,09900002", "--epochs", "1", "--output", str(output)
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "member 1 epoch   1" in result.stdout and "validation median NSE" in result.stdout
     assert "lead |    NSE persist climat |    KGE persist climat" in result.stdout
@@ -98,14 +100,26 @@ def test_command_line_trains_chosen_sites_prints_the_table_and_bundles(demo_data
     assert [site.site_id for site in bundle.sites] == ["09900001", "09900002"]
 
 
-
 def test_camels30_config_trains_real_rivers_and_prints_the_benchmark_table(tmp_path: Path) -> None:
     shared_dir_or_skip("bench", "camels30")
     environment = {**os.environ, "STREAMFLOW__TRAINING__ENSEMBLE_SIZE": "1"}
     result = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "main_train.py"), "--config", str(REPO_ROOT / "config" / "camels30.yaml"),
-         "--sites", "01054200,12040500", "--epochs", "1", "--output", str(tmp_path / "models")],
-        capture_output=True, text=True, timeout=600, env=environment,
+        [
+            sys.executable,
+            str(REPO_ROOT / "main_train.py"),
+            "--config",
+            str(REPO_ROOT / "config" / "camels30.yaml"),
+            "--sites",
+            "01054200,12040500",
+            "--epochs",
+            "1",
+            "--output",
+            str(tmp_path / "models"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=environment,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "validation median NSE" not in result.stdout  # the real-data default: no validation period
@@ -114,6 +128,7 @@ def test_camels30_config_trains_real_rivers_and_prints_the_benchmark_table(tmp_p
     bundle = load_bundle(tmp_path / "models")
     assert bundle.training.lead_loss_weights == (3.0, 1.5)
     assert [site.site_id for site in bundle.sites] == ["01054200", "12040500"]
+
 
 def test_unknown_site_fails_with_a_message_not_a_traceback(demo_data_dir: Path, tmp_path: Path) -> None:
     config_file = write_config(tmp_path, {"data": {"data_dir": str(demo_data_dir)}})
@@ -142,8 +157,13 @@ def test_without_a_validation_period_every_epoch_is_trained_and_scored_on_test(
     assert load_bundle(config.paths.model_dir).version == bundle.version
 
 
-def test_a_training_period_without_flow_fails_with_a_message_not_a_traceback(demo_data_dir: Path, tmp_path: Path) -> None:
-    overrides = {"data": {"data_dir": str(demo_data_dir)}, "training": {"train_start": "1990-01-01", "train_end": "1995-12-31"}}
+def test_a_training_period_without_flow_fails_with_a_message_not_a_traceback(
+    demo_data_dir: Path, tmp_path: Path
+) -> None:
+    overrides = {
+        "data": {"data_dir": str(demo_data_dir)},
+        "training": {"train_start": "1990-01-01", "train_end": "1995-12-31"},
+    }
     result = run_main_train("--config", str(write_config(tmp_path, overrides)))
     assert result.returncode == 1
     assert "training failed: site 09900001 has no observed flow between 1990-01-01 and 1995-12-31" in result.stderr

@@ -42,7 +42,10 @@ glibc_only = pytest.mark.skipif(
 def _probe(apply: bool) -> tuple[str, int]:
     result = subprocess.run(
         [sys.executable, "-c", PROBE.format(root=str(REPO_ROOT), apply=apply)],
-        capture_output=True, text=True, check=True, timeout=60,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
     )
     applied, mmapped = result.stdout.split()
     return applied, int(mmapped)

@@ -45,7 +45,10 @@ def scaler() -> FeatureScaler:
 
 MODEL = ModelConfig(meteo_features=FEATURES, seq_len=10, max_forecast_days=2, hidden_size=4, dropout=0.0)
 TRAINING = TrainingConfig(
-    train_start=dt.date(2020, 1, 1), train_end=dt.date(2020, 1, 20), test_start=dt.date(2020, 1, 21), test_end=dt.date(2020, 1, 30)
+    train_start=dt.date(2020, 1, 1),
+    train_end=dt.date(2020, 1, 20),
+    test_start=dt.date(2020, 1, 21),
+    test_end=dt.date(2020, 1, 30),
 )
 SITES = (
     Site("00000042", "Birch Creek", 45.5, -70.5, 300.0, dt.date(2020, 1, 1), dt.date(2020, 1, 30)),

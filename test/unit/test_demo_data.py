@@ -47,9 +47,7 @@ def read_meteo(dataset: Path, site_id: str) -> pd.DataFrame:
 
 def file_bytes(directory: Path) -> dict[str, bytes]:
     return {
-        str(path.relative_to(directory)): path.read_bytes()
-        for path in sorted(directory.rglob("*"))
-        if path.is_file()
+        str(path.relative_to(directory)): path.read_bytes() for path in sorted(directory.rglob("*")) if path.is_file()
     }
 
 
@@ -69,9 +67,7 @@ def test_files_and_columns(dataset: Path, sites: pd.DataFrame) -> None:
     assert set(file_bytes(dataset)) == expected
 
 
-def test_sites_are_synthetic_with_eight_digit_ids(
-    dataset: Path, sites: pd.DataFrame
-) -> None:
+def test_sites_are_synthetic_with_eight_digit_ids(dataset: Path, sites: pd.DataFrame) -> None:
     assert len(sites) >= 3
     assert sites["site_id"].str.fullmatch(r"0\d{7}").all()
     assert sites["site_id"].is_unique
@@ -92,9 +88,7 @@ def test_flow_and_meteo_periods(dataset: Path, sites: pd.DataFrame) -> None:
         assert not meteo.isna().any().any()
 
 
-def test_flow_non_negative_with_gaps_outside_last_month(
-    dataset: Path, sites: pd.DataFrame
-) -> None:
+def test_flow_non_negative_with_gaps_outside_last_month(dataset: Path, sites: pd.DataFrame) -> None:
     for site_id in sites["site_id"]:
         flow = read_flow(dataset, site_id)
         assert (flow.dropna() >= 0).all()
@@ -123,9 +117,7 @@ def test_snow_site_peaks_in_melt_season(dataset: Path) -> None:
     precipitation = read_meteo(dataset, ALPINE)["precipitation"]
     winter = [11, 12, 1, 2]
     melt_season = [4, 5, 6, 7]
-    assert flow[flow.index.month.isin(melt_season)].mean() > 3 * (
-        flow[flow.index.month.isin(winter)].mean()
-    )
+    assert flow[flow.index.month.isin(melt_season)].mean() > 3 * (flow[flow.index.month.isin(winter)].mean())
     # The spring peak comes from winter snow, not from spring rain.
     winter_precipitation = precipitation[precipitation.index.month.isin(winter)]
     assert winter_precipitation.mean() > 1.5
@@ -150,9 +142,7 @@ def test_runoff_ratios_are_plausible(dataset: Path, sites: pd.DataFrame) -> None
         assert 0.02 < flow_mm.mean() / precipitation.mean() < 0.8
 
 
-def test_same_seed_same_bytes_other_seed_differs(
-    dataset: Path, tmp_path: Path
-) -> None:
+def test_same_seed_same_bytes_other_seed_differs(dataset: Path, tmp_path: Path) -> None:
     write_demo_dataset(tmp_path / "same")
     write_demo_dataset(tmp_path / "other", seed=7)
     assert file_bytes(tmp_path / "same") == file_bytes(dataset)
@@ -183,9 +173,7 @@ def test_fixture_dataset_left_no_temp_directory(dataset: Path) -> None:
     assert [path.name for path in dataset.parent.iterdir()] == ["demo"]
 
 
-def test_crash_leaves_nothing_behind(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_crash_leaves_nothing_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     def crash(root: Path, seed: int) -> None:
         (root / "sites.csv").write_text("half written")
         raise RuntimeError("simulated crash")

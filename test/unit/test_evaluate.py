@@ -61,7 +61,9 @@ def test_scores_only_issue_days_whose_target_is_inside_the_period() -> None:
 
 def test_persistence_is_the_issue_day_flow_hand_checked() -> None:
     flow = np.array([1.0, 3.0, 2.0, 5.0, 4.0])
-    scores = score([record(flow)], {SITE.site_id: np.zeros((5, 1))}, identity_scaler(), dt.date(2000, 1, 1), dt.date(2000, 1, 5))
+    scores = score(
+        [record(flow)], {SITE.site_id: np.zeros((5, 1))}, identity_scaler(), dt.date(2000, 1, 1), dt.date(2000, 1, 5)
+    )
     # lead 1: obs = [3, 2, 5, 4], persistence = [1, 3, 2, 5]
     expected = nse(np.array([3.0, 2.0, 5.0, 4.0]), np.array([1.0, 3.0, 2.0, 5.0]))
     assert scores.loc[0, "persistence_nse"] == pytest.approx(expected)
@@ -72,7 +74,9 @@ def test_persistence_is_the_issue_day_flow_hand_checked() -> None:
 def test_negative_forecasts_are_clipped_to_zero_before_scoring() -> None:
     flow = np.array([0.0, 0.0, 1.0, 0.0, 2.0, 0.0])
     forecasts = np.full((6, 1), -5.0)
-    scores = score([record(flow)], {SITE.site_id: forecasts}, identity_scaler(), dt.date(2000, 1, 1), dt.date(2000, 1, 6))
+    scores = score(
+        [record(flow)], {SITE.site_id: forecasts}, identity_scaler(), dt.date(2000, 1, 1), dt.date(2000, 1, 6)
+    )
     observed = flow[1:]
     assert scores.loc[0, "nse"] == pytest.approx(nse(observed, np.zeros(5)))
 
@@ -128,17 +132,30 @@ def test_malformed_baselines_file_names_it(tmp_path: Path) -> None:
 
 def test_table_shows_low_flow_errors_of_model_and_persistence() -> None:
     rows = [
-        {"site_id": f"0000000{i}", "lead_days": lead, "nse": 0.8, "kge": 0.8, "persistence_nse": 0.5,
-         "persistence_kge": 0.5, "low_flow_error": 0.1 * lead + 0.01 * i, "persistence_low_flow_error": 0.05 * lead}
+        {
+            "site_id": f"0000000{i}",
+            "lead_days": lead,
+            "nse": 0.8,
+            "kge": 0.8,
+            "persistence_nse": 0.5,
+            "persistence_kge": 0.5,
+            "low_flow_error": 0.1 * lead + 0.01 * i,
+            "persistence_low_flow_error": 0.05 * lead,
+        }
         for i in range(3)
         for lead in (1, 2)
     ]
     table = format_table(pd.DataFrame(rows))
-    assert "low flows (lowest 30 % of observed days), median relative error at lead 1 / 2: 0.110 / 0.210, persistence 0.050 / 0.100" in table
+    assert (
+        "low flows (lowest 30 % of observed days), median relative error at lead 1 / 2: 0.110 / 0.210, persistence 0.050 / 0.100"
+        in table
+    )
 
 
 def test_a_forecast_of_zero_for_a_flowing_river_scores_a_low_flow_error_of_one() -> None:
     flow = np.arange(1.0, 41.0)
-    scores = score([record(flow)], {SITE.site_id: np.zeros((40, 1))}, identity_scaler(), dt.date(2000, 1, 1), dt.date(2000, 2, 9))
+    scores = score(
+        [record(flow)], {SITE.site_id: np.zeros((40, 1))}, identity_scaler(), dt.date(2000, 1, 1), dt.date(2000, 2, 9)
+    )
     assert scores.loc[0, "low_flow_error"] == pytest.approx(1.0)
     assert scores.loc[0, "persistence_low_flow_error"] > 0

@@ -83,7 +83,11 @@ def test_a_retry_after_beyond_the_cap_gives_up_at_once(replay, client, waits) ->
     "fault, attempts, reason",
     [
         (open_meteo_error(503, "The service is overloaded"), 2, "HTTP 503 .*: The service is overloaded"),
-        (http_error(500, b"<html><body><h1>Something went wrong.</h1></body></html>"), 2, "HTTP 500 .*: Something went wrong"),
+        (
+            http_error(500, b"<html><body><h1>Something went wrong.</h1></body></html>"),
+            2,
+            "HTTP 500 .*: Something went wrong",
+        ),
         (gateway_error(429, "OVER_RATE_LIMIT", "API rate limit exceeded"), 2, "HTTP 429 .*: OVER_RATE_LIMIT"),
     ],
 )

@@ -10,9 +10,24 @@ import pytest
 from test.support import REPO_ROOT
 
 TOP_LEVEL = {
-    ".gitignore", "config.yaml", "Dockerfile", "LICENSE", "README.md", "requirements.txt",
-    "main_service.py", "main_train.py", "adapter", "config", "domain", "model", "resources",
-    "service", "test", "utils", ".ci", "bench",
+    ".gitignore",
+    "config.yaml",
+    "Dockerfile",
+    "LICENSE",
+    "README.md",
+    "requirements.txt",
+    "main_service.py",
+    "main_train.py",
+    "adapter",
+    "config",
+    "domain",
+    "model",
+    "resources",
+    "service",
+    "test",
+    "utils",
+    ".ci",
+    "bench",
     # Docker reads its ignore file only beside the Dockerfile's build context.
     ".dockerignore",
 }

@@ -49,7 +49,6 @@ def test_repo_config_yaml_loads_with_documented_values() -> None:
     assert config.paths.model_dir == REPO_ROOT / "resources" / "models"
 
 
-
 def test_camels30_config_leaves_the_model_and_training_keys_at_the_real_data_defaults() -> None:
     config = load_config(REPO_ROOT / "config" / "camels30.yaml", environ={})
 
@@ -63,6 +62,7 @@ def test_camels30_config_leaves_the_model_and_training_keys_at_the_real_data_def
     # Its artifacts stay apart from the demo's, in ignored paths.
     assert config.paths.model_dir == REPO_ROOT / "resources" / "models" / "camels30"
     assert config.upstream.cache_dir == REPO_ROOT / "resources" / "cache"
+
 
 def test_env_port_is_cast_to_int(make_config) -> None:
     config = make_config(environ={"STREAMFLOW__SERVER__PORT": "9000"})

@@ -16,8 +16,16 @@ def scores_with(lead1_nse: float, lead5_nse: float, behind_site: bool = False) -
             persistence = 0.4 if lead == 1 else -0.3
             if behind_site and number == 0 and lead == 1:
                 persistence = nse + 0.03
-            rows.append({"site_id": f"0100000{number}", "lead_days": lead, "nse": nse, "kge": 0.85,
-                         "persistence_nse": persistence, "persistence_kge": 0.5})
+            rows.append(
+                {
+                    "site_id": f"0100000{number}",
+                    "lead_days": lead,
+                    "nse": nse,
+                    "kge": 0.85,
+                    "persistence_nse": persistence,
+                    "persistence_kge": 0.5,
+                }
+            )
     return pd.DataFrame(rows)
 
 

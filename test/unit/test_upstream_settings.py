@@ -39,7 +39,9 @@ def test_the_api_key_comes_from_the_environment_and_never_shows(make_config) -> 
 
 
 def test_an_api_key_in_the_config_file_is_refused(make_config) -> None:
-    with pytest.raises(ConfigError, match=f"upstream.usgs_api_key may only be set in the environment \\({KEY_VARIABLE}\\)"):
+    with pytest.raises(
+        ConfigError, match=f"upstream.usgs_api_key may only be set in the environment \\({KEY_VARIABLE}\\)"
+    ):
         make_config(upstream={"usgs_api_key": "committed-by-mistake"})
 
 
