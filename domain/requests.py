@@ -18,8 +18,11 @@ import jsonschema
 from domain.errors import InvalidRequestError
 from domain.site import SITE_ID_DESCRIPTION, SITE_ID_PATTERN
 
-# Issue dates outside this range cannot be a gauge's record (and pandas' calendar ends in 1677 and 2262).
-ISSUE_DATE_RANGE = (dt.date(1850, 1, 1), dt.date(2199, 12, 31))
+# Issue dates are limited to whole centuries that can hold a gauge's record (pandas' calendar
+# ends in 1677 and 2262), so the schema's pattern can state the range itself.
+ISSUE_DATE_CENTURIES = (18, 21)
+ISSUE_DATE_RANGE = (dt.date(ISSUE_DATE_CENTURIES[0] * 100, 1, 1), dt.date(ISSUE_DATE_CENTURIES[1] * 100 + 99, 12, 31))
+_CENTURIES = "|".join(str(century) for century in range(ISSUE_DATE_CENTURIES[0], ISSUE_DATE_CENTURIES[1] + 1))
 
 SITE_ID_SCHEMA = {
     "type": "string",
@@ -29,7 +32,7 @@ SITE_ID_SCHEMA = {
 }
 ISSUE_DATE_SCHEMA = {
     "type": "string",
-    "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$",
+    "pattern": f"^({_CENTURIES})[0-9]{{2}}-[0-9]{{2}}-[0-9]{{2}}$",
     "format": "date",
     "description": "Issue a hindcast from this day (YYYY-MM-DD, {} to {}) instead of the last observed day".format(
         *ISSUE_DATE_RANGE
@@ -92,16 +95,8 @@ def parse_query(schema: dict, arguments: Mapping[str, list[str]]) -> dict[str, A
     if error is not None:
         raise InvalidRequestError(_describe(error, query))
     if "issue_date" in query:
-        query["issue_date"] = _issue_date(query["issue_date"])
+        query["issue_date"] = dt.date.fromisoformat(query["issue_date"])
     return query
-
-
-def _issue_date(text: str) -> dt.date:
-    day = dt.date.fromisoformat(text)
-    first, last = ISSUE_DATE_RANGE
-    if not first <= day <= last:
-        raise InvalidRequestError(f"parameter 'issue_date' must be between {first} and {last}, got {text!r}")
-    return day
 
 
 def _cast(property_schema: dict, raw: str) -> Any:
@@ -136,5 +131,5 @@ def _pattern_reason(name: str) -> str:
     if name == "site_id":
         return f"must be a USGS site number of {SITE_ID_DESCRIPTION}"
     if name == "issue_date":
-        return "must be a date YYYY-MM-DD"
+        return "must be a date YYYY-MM-DD between {} and {}".format(*ISSUE_DATE_RANGE)
     return "is malformed"

@@ -160,6 +160,7 @@ class HealthHandler(BaseHandler):
             content:
               application/json:
                 schema: {$ref: "#/components/schemas/Health"}
+          "400": {$ref: "#/components/responses/BadRequest"}
           "500": {$ref: "#/components/responses/InternalServerError"}
           "503": {$ref: "#/components/responses/ServiceUnavailable"}
         """
