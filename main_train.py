@@ -1,8 +1,6 @@
 """Train the forecasting LSTM on the configured sites and write a model bundle.
 
-Reads flow and meteorology through the configured readers, trains an ensemble (with early
-stopping when a validation period is set), scores the test period (NSE and KGE per site and
-lead day, next to persistence), and writes the bundle atomically as the current one.
+A command line over `service.training_service.train_from_config` (README, "Training").
 """
 
 from __future__ import annotations
@@ -14,14 +12,12 @@ import os
 import sys
 from pathlib import Path
 
-from adapter.baselines import read_baselines
 from config.loader import load_config
 from config.settings import AppConfig, ConfigError
 from domain.errors import StreamflowError
 from model.bundle import has_bundle
-from model.evaluate import format_table
 from model.predictor import use_threads
-from service.training_service import train_from_config
+from service.training_service import summary, train_from_config
 from utils.allocator import keep_freed_memory
 
 LOGGER = logging.getLogger(__name__)
@@ -75,11 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception:  # the top of main_train is the one place a broad except belongs
         LOGGER.exception("training failed unexpectedly")
         return 1
-    baselines = read_baselines(config.data.data_dir) if config.data.flow_data == "local" else None
-    print(f"trained {len(run.bundle.state_dicts)} member(s) in {run.train_seconds:.0f} s")
-    print(f"\ntest period {config.training.test_start} .. {config.training.test_end}")
-    print(format_table(run.scores, baselines))
-    print(f"model bundle {run.bundle.version} written to {config.paths.model_dir}")
+    print(summary(run, config))
     return 0
 
 

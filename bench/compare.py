@@ -7,9 +7,9 @@ the median) and over all, each with a 90 % interval, and how many sites rose.
 
 Each side is one or more per-site CSVs of `bench/skill.py` (its `--out`; with `--members`, one per
 member): runs of one setting. A side's score of a site is the mean over its runs. The intervals
-resample the sites and, within each side, the runs: a run's training noise is shared by all its sites (two
-draws of the same settings differed by -0.004 per site at lead 1, interval over sites alone -0.007
-to -0.002), so with one run a side the intervals cover the sites only and are too narrow.
+resample the sites and, within each side, the runs: a run's training noise is shared by all its
+sites (bench/RESULTS.md shows two draws of one setting apart by more than a sites-only interval),
+so with one run a side the intervals cover the sites only and are too narrow.
 
 Usage:
     .venv/bin/python bench/compare.py --baseline A.csv [A2.csv ...] --candidate B.csv [B2.csv ...] [--metric nse]

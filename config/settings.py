@@ -120,10 +120,12 @@ class DataConfig(_Section):
 
     section: ClassVar[str] = "data"
     flow_data: Literal["local", "usgs"] = setting(
-        doc="`local` (the local data directory format) or `usgs` (the USGS Water Data API)"
+        doc="where observed flow comes from: the local data directory or the USGS Water Data API"
     )
-    meteo_data: Literal["local", "open-meteo"] = setting(doc="`local` or `open-meteo`")
-    data_dir: Path = setting(doc="the local data directory")
+    meteo_data: Literal["local", "open-meteo"] = setting(
+        doc="where meteorology comes from: the local data directory or Open-Meteo"
+    )
+    data_dir: Path = setting(doc="the local data directory (see Data)")
     demo_dataset: bool = setting(
         False, doc="generate the synthetic demo dataset into `data_dir` when it is missing, and label it synthetic"
     )

@@ -72,9 +72,9 @@ def window_weights(flow: torch.Tensor, eps: float) -> torch.Tensor:
     """[B, days] site-standardised flow of each window (NaN missing) -> [B] 1 / (its standard deviation + eps)^2.
 
     The NSE of a year of low flow is as much worth having as that of a flood year, but in units of
-    the site's whole-record deviation its errors are tiny: without this weight, a desert wash whose
-    training years hold one 670 m3/s flood learnt little of its ordinary 1-40 m3/s events.
-    Windows without an observation get 0.
+    the site's whole-record deviation its errors are tiny: without this weight, a river whose
+    training years hold one great flood learns little of its ordinary events (bench/RESULTS.md,
+    "Per-year loss weights"). Windows without an observation get 0.
     """
     observed = ~torch.isnan(flow)
     count = observed.sum(dim=1).clamp(min=1)

@@ -13,11 +13,13 @@ from collections.abc import Callable
 from tqdm import tqdm
 
 from adapter.base import AbstractFlowReader, AbstractMeteoReader
+from adapter.baselines import read_baselines
 from adapter.factory import build_readers
 from config.loader import as_json
 from config.settings import AppConfig, ModelConfig, TrainingConfig
 from domain.site import Site
 from model.bundle import save_bundle
+from model.evaluate import format_table
 from model.site_data import SiteSeries, build_site_series
 from model.train import EpochReport
 from model.trainer import TrainingRun, train_bundle
@@ -94,3 +96,15 @@ def train_from_config(
     run = train_bundle(records, config.model, config.training, as_json(config.data), config.data.demo_dataset, on_epoch)
     save_bundle(run.bundle, config.paths.model_dir)
     return run
+
+
+def summary(run: TrainingRun, config: AppConfig) -> str:
+    """What a training run printed at its end: members, the test table (with the data directory's
+    baselines when it has them) and where the bundle went."""
+    baselines = read_baselines(config.data.data_dir) if config.data.flow_data == "local" else None
+    return (
+        f"trained {len(run.bundle.state_dicts)} member(s) in {run.train_seconds:.0f} s\n\n"
+        f"test period {config.training.test_start} .. {config.training.test_end}\n"
+        f"{format_table(run.scores, baselines)}\n"
+        f"model bundle {run.bundle.version} written to {config.paths.model_dir}"
+    )

@@ -19,10 +19,9 @@ def keep_freed_memory() -> bool:
 
     Every training step allocates and frees the same tensor buffers. By default glibc serves
     the big ones with mmap and returns them, and the trimmed heap top, to the kernel, which
-    faults the pages back in on the next step: a fifth of training time went to the kernel.
-    With these settings `bench/skill.py` took 13.5 min instead of 23.9 (an epoch 3.3 s instead
-    of 5.0 s) with bit-identical results and 0.76 GB peak memory instead of 0.66. Process-wide,
-    so only entry points that train call it.
+    faults the pages back in on the next step. With these settings training is much faster with
+    bit-identical results and a little more resident memory (bench/RESULTS.md, "Memory
+    allocator"). Process-wide, so only entry points that train call it.
 
     Returns:
         True when every setting was applied; False where the C library is not glibc.

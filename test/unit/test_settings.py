@@ -259,6 +259,14 @@ def test_inconsistent_values_are_rejected(make_config, overrides: dict, key: str
         make_config(**overrides)
 
 
+def test_sections_built_in_code_are_checked_too() -> None:
+    with pytest.raises(ConfigError, match="model.hidden_size: must be positive, got 0"):
+        ModelConfig(hidden_size=0)
+    periods = {"train_start": dt.date(2020, 1, 1), "train_end": dt.date(2020, 12, 31)}
+    with pytest.raises(ConfigError, match="training.test_start 2021-12-31 is after training.test_end"):
+        TrainingConfig(**periods, test_start=dt.date(2021, 12, 31), test_end=dt.date(2021, 1, 1))
+
+
 def test_env_value_goes_through_the_consistency_checks(make_config) -> None:
     with pytest.raises(ConfigError, match="training.epochs"):
         make_config(environ={"STREAMFLOW__TRAINING__EPOCHS": "0"})
@@ -291,6 +299,9 @@ def test_non_mapping_section_is_a_config_error(tmp_path: Path, section_value) ->
     ("overrides", "key"),
     [
         ({"server": {"worker_threads": 0}}, "server.worker_threads"),
+        ({"server": {"torch_threads": 0}}, "server.torch_threads: must be positive, got 0"),
+        ({"server": {"log_level": "LOUD"}}, "server.log_level: must be one of DEBUG, INFO"),
+        ({"data": {"sites": ["0123"]}}, "data.sites: '0123' is not a USGS site number"),
         ({"server": {"port": 70000}}, "server.port"),
         ({"training": {"learning_rate": 0.0}}, "training.learning_rate"),
         ({"training": {"learning_rate": -0.01}}, "training.learning_rate"),
