@@ -6,8 +6,6 @@ from domain.errors import ModelNotLoadedError
 from domain.requests import forecast_query_schema
 from model.predictor import Predictor
 
-NO_MODEL = "no model is loaded: run main_train.py, then restart the service"
-
 
 class ServedModel:
     """The loaded predictor (or none), with the `/forecast` query schema built once for it."""
@@ -16,8 +14,8 @@ class ServedModel:
         """Args:
         predictor: The loaded model, or None when no bundle exists (forecasts and /info then answer 503).
         """
-        self._predictor = predictor
-        self._query_schema = forecast_query_schema(predictor.horizon) if predictor is not None else None
+        # One reference for both, so a reader never pairs a predictor with another model's schema.
+        self._loaded = (predictor, forecast_query_schema(predictor.horizon)) if predictor is not None else None
 
     @property
     def predictor(self) -> Predictor:
@@ -26,9 +24,7 @@ class ServedModel:
         Raises:
             ModelNotLoadedError: No model bundle was loaded at start-up.
         """
-        if self._predictor is None:
-            raise ModelNotLoadedError(NO_MODEL)
-        return self._predictor
+        return self._current()[0]
 
     @property
     def forecast_query_schema(self) -> dict:
@@ -37,6 +33,9 @@ class ServedModel:
         Raises:
             ModelNotLoadedError: No model bundle was loaded at start-up.
         """
-        if self._query_schema is None:
-            raise ModelNotLoadedError(NO_MODEL)
-        return self._query_schema
+        return self._current()[1]
+
+    def _current(self) -> tuple[Predictor, dict]:
+        if self._loaded is None:
+            raise ModelNotLoadedError("no model is loaded: run main_train.py, then restart the service")
+        return self._loaded
