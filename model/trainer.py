@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import time
 from collections.abc import Callable
 
@@ -33,6 +34,17 @@ class TrainingRun:
     scores: pd.DataFrame
     train_seconds: float
     total_seconds: float
+
+
+def training_days(model: ModelConfig, training: TrainingConfig) -> tuple[dt.date, dt.date]:
+    """The days of flow and meteorology `train_bundle` needs: `seq_len` days of input history before
+    the earliest period, through the lead days after the latest one."""
+    periods = [(training.train_start, training.train_end), (training.test_start, training.test_end)]
+    if training.has_validation:
+        periods.append((training.validation_start, training.validation_end))
+    start = min(first for first, _ in periods) - dt.timedelta(days=model.seq_len)
+    end = max(last for _, last in periods) + dt.timedelta(days=model.max_forecast_days)
+    return start, end
 
 
 def train_bundle(

@@ -22,18 +22,7 @@ from model.bundle import save_bundle
 from model.evaluate import format_table
 from model.site_data import SiteSeries, build_site_series
 from model.train import EpochReport
-from model.trainer import TrainingRun, train_bundle
-
-
-def records_period(model: ModelConfig, training: TrainingConfig) -> tuple[dt.date, dt.date]:
-    """The days training reads: `seq_len` days of input history before the earliest period, through
-    the lead days after the latest one."""
-    periods = [(training.train_start, training.train_end), (training.test_start, training.test_end)]
-    if training.has_validation:
-        periods.append((training.validation_start, training.validation_end))
-    start = min(first for first, _ in periods) - dt.timedelta(days=model.seq_len)
-    end = max(last for _, last in periods) + dt.timedelta(days=model.max_forecast_days)
-    return start, end
+from model.trainer import TrainingRun, train_bundle, training_days
 
 
 def read_records(
@@ -43,12 +32,12 @@ def read_records(
     model: ModelConfig,
     training: TrainingConfig,
 ) -> list[SiteSeries]:
-    """Read every site's flow and meteorology over `records_period`, with a progress bar.
+    """Read every site's flow and meteorology over the days training needs, with a progress bar.
 
     Raises:
         DataSourceError: A reader failed.
     """
-    start, end = records_period(model, training)
+    start, end = training_days(model, training)
     records = []
     for site in tqdm(sites, desc="reading sites", unit="site", file=sys.stdout):
         meteo = meteo_reader.read_history(site, start, end)
