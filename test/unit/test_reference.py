@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
+import typing
 
 import pytest
 
+from config.settings import AppConfig
+from domain.errors import ERROR_CODES
+from domain.requests import ISSUE_DATE_RANGE
+from domain.site import SITE_ID_DESCRIPTION
 from service.reference import errors_table, settings_table
 from test.support import REPO_ROOT
 
@@ -23,12 +29,6 @@ def test_readme_table_is_the_generated_one(name: str, generate) -> None:
 
 
 def test_every_setting_and_error_code_has_a_row() -> None:
-    import dataclasses
-    import typing
-
-    from config.settings import AppConfig
-    from domain.errors import ERROR_CODES
-
     sections = typing.get_type_hints(AppConfig)
     keys = [f"{name}.{field.name}" for name, section in sections.items() for field in dataclasses.fields(section)]
     settings = readme_table("settings")
@@ -36,3 +36,9 @@ def test_every_setting_and_error_code_has_a_row() -> None:
     assert "server.torch_threads" in keys and "paths.model_dir" in keys
     errors = readme_table("errors")
     assert all(f"| {entry.status} | `{entry.code}` |" in errors for entry in ERROR_CODES)
+
+
+def test_readme_states_the_site_id_and_issue_date_facts_of_the_schemas() -> None:
+    text = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    assert f"`site_id` ({SITE_ID_DESCRIPTION})" in text
+    assert "`issue_date` (YYYY-MM-DD, {} to {})".format(*ISSUE_DATE_RANGE) in text
