@@ -22,8 +22,10 @@ from pathlib import Path
 
 import tornado.web
 from tornado.httpserver import HTTPServer
+from tornado.ioloop import PeriodicCallback
 
 from adapter.factory import build_readers
+from adapter.model_registry import ModelRegistry
 from config.loader import load_config
 from config.settings import AppConfig, ConfigError
 from domain.errors import ModelNotLoadedError
@@ -33,7 +35,8 @@ from service.doc_handlers import build_openapi_spec, doc_routes
 from service.forecast_service import ForecastService
 from service.handlers import ForecastHandler, HealthHandler, InFlightRequests, InfoHandler, NotFoundHandler
 from service.info_service import InfoService
-from service.served_model import ServedModel
+from service.model_follower import ModelFollower
+from service.served_model import LoadedModel, ServedModel
 
 LOGGER = logging.getLogger(__name__)
 API_VERSION = "1.0.0"
@@ -46,8 +49,10 @@ class Services:
     model: ServedModel
     forecast: ForecastService
     info: InfoService
-    # Largest `forecast_days` the OpenAPI document shows: the loaded model's, else the configured one.
+    # Largest `forecast_days` the OpenAPI document shows: the model's at start, else the configured one.
     documented_horizon: int
+    # Keeps the model on the registry alias (None with the registry disabled).
+    follower: ModelFollower | None = None
 
 
 def make_app(
@@ -77,22 +82,50 @@ def make_app(
 
 
 def build_services(config: AppConfig, today: Callable[[], dt.date] = dt.date.today) -> Services:
-    """Build readers, load the model bundle (if any) and wire the services.
+    """Build readers and services, and load the model: the version the registry alias names (or the
+    local copy of the last one served), or with the registry disabled the bundle in `paths.model_dir`.
 
     Args:
         config: The configuration.
         today: The current day for the live readers (tests pin it).
     """
     flow_reader, meteo_reader = build_readers(config.data, config.upstream, today)
+    model = ServedModel()
+    forecast = ForecastService(flow_reader, meteo_reader, model)
+    follower = None
+    if config.registry.enabled:
+        registry = ModelRegistry(config.tracking, config.registry.model_name)
+        follower = ModelFollower(
+            registry, config.registry.serve_alias, config.registry.bundle_cache, model, forecast.smoke_test
+        )
+        follower.start()
+    else:
+        try:
+            model.serve(LoadedModel.of(Predictor(load_bundle(config.paths.model_dir))))
+        except ModelNotLoadedError as exc:
+            LOGGER.error("%s; /forecast answers 503 until a model is trained and the service restarted", exc)
     try:
-        predictor = Predictor(load_bundle(config.paths.model_dir))
-        LOGGER.info("loaded model %s (horizon %d days)", predictor.version, predictor.horizon)
-    except ModelNotLoadedError as exc:
-        LOGGER.error("%s; /forecast answers 503 until a model is trained and the service restarted", exc)
-        predictor = None
-    model = ServedModel(predictor)
-    horizon = predictor.horizon if predictor else config.model.max_forecast_days
-    return Services(model, ForecastService(flow_reader, meteo_reader, model), InfoService(model), horizon)
+        horizon = model.predictor.horizon
+    except ModelNotLoadedError:
+        horizon = config.model.max_forecast_days
+    return Services(model, forecast, InfoService(model), horizon, follower)
+
+
+def follow_registry(
+    follower: ModelFollower, poll_s: float, checker: ThreadPoolExecutor, loop: asyncio.AbstractEventLoop
+) -> PeriodicCallback | None:
+    """Check the alias every `poll_s` seconds and on SIGHUP, on `checker`'s thread (a download must
+    not hold a request's worker)."""
+
+    def check() -> asyncio.Future:
+        return loop.run_in_executor(checker, follower.check)
+
+    loop.add_signal_handler(signal.SIGHUP, check)
+    if poll_s <= 0:
+        return None
+    periodic = PeriodicCallback(check, poll_s * 1000)
+    periodic.start()
+    return periodic
 
 
 async def serve(config: AppConfig) -> None:
@@ -100,6 +133,7 @@ async def serve(config: AppConfig) -> None:
     use_threads(config.server.torch_threads)
     services = build_services(config)
     in_flight = InFlightRequests()
+    checker = ThreadPoolExecutor(1, thread_name_prefix="follower")
     with ThreadPoolExecutor(config.server.worker_threads, thread_name_prefix="worker") as executor:
         app = make_app(services, executor, in_flight)
         server = HTTPServer(app, xheaders=True)
@@ -109,7 +143,12 @@ async def serve(config: AppConfig) -> None:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
+        follower = services.follower
+        periodic = follow_registry(follower, config.registry.poll_s, checker, loop) if follower else None
         await stop.wait()
+        if periodic is not None:
+            periodic.stop()
+        checker.shutdown(wait=False, cancel_futures=True)
         LOGGER.info("shutting down: %d request(s) in flight", in_flight.count)
         server.stop()
         try:

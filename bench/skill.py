@@ -20,8 +20,13 @@ Three years of 30 rivers are a noisy guide, so a setting should win on both spli
 A full (non-tuning) run ends with the skill targets, each MET or MISSED, with the figure to four
 decimals (the table rounds to three).
 
+Every run is an MLflow run (config/camels30.yaml's `tracking` store, or `--tracking-uri`): the
+settings as parameters, training curves, median NSE and KGE per lead, the per-site tables, the
+targets and the bundle as artifacts.
+
 Usage:
-    .venv/bin/python bench/skill.py [--data-dir DIR] [--out DIR] [--tuning [late|early]] [--seed N] [--members] [--quick]
+    .venv/bin/python bench/skill.py [--data-dir DIR] [--out DIR] [--tuning [late|early]] [--seed N] [--members]
+                                    [--quick] [--tracking-uri URI]
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import dataclasses
 import datetime as dt
 import resource
 import sys
+import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -40,9 +46,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from adapter.baselines import read_baselines  # noqa: E402
 from adapter.local_reader import LocalFlowReader, LocalMeteoReader  # noqa: E402
-from config.loader import load_config  # noqa: E402
+from adapter.tracking import ExperimentTracker, TrackedRun, flatten  # noqa: E402
+from config.loader import as_json, load_config  # noqa: E402
 from config.settings import METEO_VARIABLES, ModelConfig, TrainingConfig  # noqa: E402
-from domain.errors import StreamflowError  # noqa: E402
+from domain.errors import InsufficientDataError, StreamflowError  # noqa: E402
+from model.bundle import save_bundle  # noqa: E402
 from model.ensemble import Ensemble  # noqa: E402
 from model.evaluate import (  # noqa: E402
     LEAD1_TOLERANCE,
@@ -52,8 +60,8 @@ from model.evaluate import (  # noqa: E402
     sites_behind_persistence,
 )
 from model.site_data import SiteSeries  # noqa: E402
-from model.trainer import train_bundle  # noqa: E402
-from service.training_service import print_epoch, read_records  # noqa: E402
+from model.trainer import TrainingRun, train_bundle  # noqa: E402
+from service.training_service import TrainingProgress, read_records, run_tags, track_scores  # noqa: E402
 from utils.allocator import keep_freed_memory  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -109,6 +117,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--quick", action="store_true", help=f"CI variant: {QUICK_SITES} sites, 2 epochs, 1 member, small LSTM"
     )
+    parser.add_argument(
+        "--tracking-uri", help=f"MLflow store of the run (default: {PROTOCOL_CONFIG.name}'s tracking section)"
+    )
     return parser.parse_args(argv)
 
 
@@ -158,8 +169,11 @@ def target_lines(scores: pd.DataFrame, minutes: float, peak_mb: float) -> list[s
     return lines
 
 
-def write_member_scores(ensemble: Ensemble, records: list[SiteSeries], periods: TrainingConfig, per_site: Path) -> None:
-    """Score each member alone and write `<per-site stem>_member<k>.csv` next to the ensemble's CSV.
+def write_member_scores(
+    ensemble: Ensemble, records: list[SiteSeries], periods: TrainingConfig, per_site: Path, tracked: TrackedRun
+) -> None:
+    """Score each member alone and write `<per-site stem>_member<k>.csv` next to the ensemble's CSV
+    (and into the run's artifacts).
 
     A member is one draw of the setting's training noise; `bench/compare.py` takes the members of
     two settings as their runs.
@@ -168,6 +182,7 @@ def write_member_scores(ensemble: Ensemble, records: list[SiteSeries], periods: 
         scores = ensemble.score(records, periods.test_start, periods.test_end, members=[member])
         path = per_site.with_name(f"{per_site.stem}_member{number}.csv")
         scores.round(4).to_csv(path, index=False)
+        tracked.log_text(path.read_text(encoding="utf-8"), f"scores/{path.name}")
         medians = " / ".join(f"{value:.3f}" for value in median_by_lead(scores)["nse"])
         print(f"member {number} alone: median NSE {medians} -> {path}")
 
@@ -180,11 +195,34 @@ def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; returns 1 when the data do not cover the protocol or the persistence check fails."""
     args = parse_args(sys.argv[1:] if argv is None else argv)
     keep_freed_memory()
-    data_dir = args.data_dir or load_config(PROTOCOL_CONFIG, environ={}).data.data_dir
+    protocol = load_config(PROTOCOL_CONFIG, environ={})
+    data_dir = args.data_dir or protocol.data.data_dir
+    tracking = dataclasses.replace(protocol.tracking, uri=args.tracking_uri) if args.tracking_uri else protocol.tracking
     model, periods = benchmark_settings(args, data_dir)
     flow_reader, meteo_reader = LocalFlowReader(data_dir), LocalMeteoReader(data_dir)
     sites = flow_reader.list_sites()[: QUICK_SITES if args.quick else None]
-    print(f"{len(sites)} sites from {data_dir}; features {', '.join(model.meteo_features)}")
+    print_header(args, data_dir, len(sites), model, periods)
+    split = f"tuning_{args.tuning}" if args.tuning else "test"
+    params = flatten({"model": as_json(model), "training": as_json(periods), "data_dir": str(data_dir)})
+    try:
+        records = read_records(flow_reader, meteo_reader, sites, model, periods)
+        with ExperimentTracker(tracking).run(f"bench/skill {split}", params, run_tags()) as tracked:
+            progress = TrainingProgress(periods, tracked)
+            run = train_bundle(records, model, periods, {"data_dir": str(data_dir)}, on_epoch=progress)
+            progress.close()
+            tracked.set_tags({"data_fingerprint": run.bundle.data_fingerprint, "split": split})
+            return report(args, run, records, data_dir, tracked)
+    except StreamflowError as exc:
+        hint = f" (the protocol needs records over {periods.train_start}..{periods.test_end})"
+        print(f"benchmark failed: {exc}{hint if isinstance(exc, InsufficientDataError) else ''}", file=sys.stderr)
+        return 1
+
+
+def print_header(
+    args: argparse.Namespace, data_dir: Path, n_sites: int, model: ModelConfig, periods: TrainingConfig
+) -> None:
+    """What is trained on what, before training starts."""
+    print(f"{n_sites} sites from {data_dir}; features {', '.join(model.meteo_features)}")
     print(
         f"train {periods.train_start}..{periods.train_end} ({periods.epochs} epochs, no early stopping), "
         f"scored {periods.test_start}..{periods.test_end}"
@@ -197,16 +235,13 @@ def main(argv: list[str] | None = None) -> int:
         f"{periods.ensemble_size} member(s) from seed {periods.seed}"
     )
     print("meteorology over the lead days is the observed record: a perfect meteorological forecast")
-    try:
-        records = read_records(flow_reader, meteo_reader, sites, model, periods)
-        run = train_bundle(records, model, periods, {"data_dir": str(data_dir)}, on_epoch=print_epoch)
-    except StreamflowError as exc:
-        print(
-            f"benchmark failed: {exc} (the protocol needs records over {periods.train_start}..{periods.test_end})",
-            file=sys.stderr,
-        )
-        return 1
-    scores = run.scores
+
+
+def report(
+    args: argparse.Namespace, run: TrainingRun, records: list[SiteSeries], data_dir: Path, tracked: TrackedRun
+) -> int:
+    """Print and store the scores, the targets and the persistence check; returns the exit code."""
+    scores, periods = run.scores, run.bundle.training
     baselines = None if args.tuning else read_baselines(data_dir)
     print()
     print(format_table(scores, baselines))
@@ -214,16 +249,22 @@ def main(argv: list[str] | None = None) -> int:
     per_site = args.out / (f"skill_tuning_{args.tuning}_per_site.csv" if args.tuning else "skill_per_site.csv")
     scores.round(4).to_csv(per_site, index=False)
     print(f"per-site results: {per_site}")
+    track_scores(tracked, scores, "test" if not args.tuning else f"tuning_{args.tuning}")
     if args.members:
-        write_member_scores(run.ensemble, records, periods, per_site)
+        write_member_scores(run.ensemble, records, periods, per_site, tracked)
+    with tempfile.TemporaryDirectory() as models:
+        tracked.log_artifacts(save_bundle(run.bundle, Path(models)), "bundle")
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
         f"training {run.train_seconds / 60:.1f} min, training + evaluation {run.total_seconds / 60:.1f} min, "
         f"peak memory {peak_mb:.0f} MB, {len(run.ensemble.members)} member(s), torch threads {torch.get_num_threads()}"
     )
+    tracked.log_metrics({"minutes": run.total_seconds / 60, "peak_memory_mb": peak_mb})
     if not args.tuning:
+        lines = target_lines(scores, run.total_seconds / 60, peak_mb)
         print("targets" + (" (quick run: a smoke test, not a measurement)" if args.quick else ""))
-        print("\n".join(target_lines(scores, run.total_seconds / 60, peak_mb)))
+        print("\n".join(lines))
+        tracked.log_text("\n".join(lines) + "\n", "targets.txt")
     if baselines is not None:
         difference = check_persistence(scores, baselines)
         verdict = "OK" if difference <= PERSISTENCE_TOLERANCE else "FAILED"

@@ -112,6 +112,11 @@ class ServerConfig(_Section):
         "(chosen by measurement, see bench/RESULTS.md)",
         check=checks.positive(),
     )
+    operator_token: Secret = setting(
+        Secret(),
+        doc="bearer token of the operator endpoints (`POST /retrain`); **environment only** "
+        "(`STREAMFLOW__SERVER__OPERATOR_TOKEN`); empty turns them off",
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -218,7 +223,58 @@ class PathsConfig(_Section):
     """Artifacts written by training and read by the service."""
 
     section: ClassVar[str] = "paths"
-    model_dir: Path = setting(Path("resources/models"), doc="model bundles and the `current` link to the one served")
+    model_dir: Path = setting(
+        Path("resources/models"),
+        doc="bundles written by training, and the `current` link to the newest; with `registry.enabled` "
+        "false the service serves `current` (or `model_dir` itself when it is a bundle directory)",
+    )
+    jobs_dir: Path = setting(
+        Path("resources/cache/jobs"), doc="state and log of each retraining job started by `POST /retrain`"
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class TrackingConfig(_Section):
+    """MLflow: experiment tracking and the model registry."""
+
+    section: ClassVar[str] = "tracking"
+    uri: str = setting(
+        "",
+        doc="MLflow tracking and registry URI: a team's server (`http://host:5000`) or database "
+        "(`postgresql://...`); empty: the local SQLite store in `local_dir`, offline, no server",
+    )
+    local_dir: Path = setting(Path("resources/mlflow"), doc="the local store: `mlflow.db` and `artifacts/`")
+    experiment: str = setting("streamflow", doc="MLflow experiment of training and benchmark runs")
+
+
+@dataclasses.dataclass(frozen=True)
+class RegistryConfig(_Section):
+    """Which registered model version the service serves, and how a candidate becomes live."""
+
+    section: ClassVar[str] = "registry"
+    enabled: bool = setting(True, doc="register every trained bundle and serve the version `serve_alias` names")
+    model_name: str = setting("streamflow", doc="registered model whose versions are the trained bundles")
+    serve_alias: Literal["live", "candidate"] = setting(
+        "live", doc="the alias the service follows: `live` (production) or `candidate` (the newest trained)"
+    )
+    bundle_cache: Path = setting(
+        Path("resources/cache/bundles"),
+        doc="the service's local copies of the bundles it served; the last one serves when the registry "
+        "is unreachable at start",
+    )
+    poll_s: float = setting(
+        30.0,
+        doc="seconds between checks of the alias (also on SIGHUP); 0: only at start and on SIGHUP",
+        check=checks.non_negative(),
+    )
+    persistence_margin: float = setting(
+        0.02, doc="gate: a candidate's median NSE must beat persistence's by this at every lead day"
+    )
+    live_tolerance: float = setting(
+        0.01,
+        doc="gate: a candidate may be at most this much below the live model's median NSE at any lead day",
+        check=checks.non_negative(),
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -292,6 +348,8 @@ class AppConfig:
     model: ModelConfig
     training: TrainingConfig
     paths: PathsConfig
+    tracking: TrackingConfig
+    registry: RegistryConfig
     upstream: UpstreamConfig
 
     def __post_init__(self) -> None:

@@ -68,6 +68,38 @@ class UpstreamTimeoutError(DataSourceError):
     when = "a live upstream (USGS, Open-Meteo) did not answer in time"
 
 
+class RegistryError(StreamflowError):
+    """The experiment tracker or model registry failed, or holds no usable version."""
+
+    status = 502
+    code = "registry_error"
+    when = "the model registry (MLflow) failed or is unreachable (the message names it)"
+
+
+class UnauthorizedError(StreamflowError):
+    """An operator endpoint was called without the right bearer token."""
+
+    status = 401
+    code = "unauthorized"
+    when = "an operator endpoint (`/retrain`) without the right `Authorization: Bearer` token"
+
+
+class UnknownJobError(StreamflowError):
+    """No retraining job has this id."""
+
+    status = 404
+    code = "unknown_job"
+    when = "no retraining job has this id"
+
+
+class JobConflictError(StreamflowError):
+    """A retraining job is already running."""
+
+    status = 409
+    code = "job_running"
+    when = "a retraining job is already running (its id is in the message)"
+
+
 class ModelNotLoadedError(StreamflowError):
     """No model bundle is loaded, so nothing can be forecast."""
 
@@ -87,13 +119,19 @@ class ErrorCode:
 
 # Answered by the HTTP layer rather than raised by domain code.
 NOT_FOUND = ErrorCode(404, "not_found", "unknown path")
-METHOD_NOT_ALLOWED = ErrorCode(405, "method_not_allowed", "a method other than GET; the `Allow` header names GET")
+METHOD_NOT_ALLOWED = ErrorCode(
+    405, "method_not_allowed", "a method the path does not take; the `Allow` header names those it does"
+)
 DOMAIN_ERRORS = (
     InvalidRequestError,
+    UnauthorizedError,
     UnknownSiteError,
+    UnknownJobError,
+    JobConflictError,
     InsufficientDataError,
     DataSourceError,
     DataFormatError,
+    RegistryError,
     ModelNotLoadedError,
     UpstreamTimeoutError,
     StreamflowError,

@@ -38,6 +38,7 @@ class Forecast:
         hindcast: True when issued for a past date on request (observations shown beside it).
         stale_age_s: None when every input was fresh; otherwise the age in seconds of the oldest
             cached input served because its upstream failed.
+        registry_version: The model's version in the registry (None when served without one).
     """
 
     site_id: str
@@ -46,6 +47,7 @@ class Forecast:
     days: tuple[ForecastDay, ...]
     hindcast: bool = False
     stale_age_s: float | None = None
+    registry_version: str | None = None
 
     def as_json(self) -> dict:
         """Return the forecast as a JSON-ready dict."""
@@ -54,6 +56,7 @@ class Forecast:
             "issue_date": self.issue_date.isoformat(),
             "unit": FLOW_UNIT,
             "model_version": self.model_version,
+            "registry_version": self.registry_version,
             "hindcast": self.hindcast,
             "stale": self.stale_age_s is not None,
             "stale_age_s": None if self.stale_age_s is None else round(self.stale_age_s),

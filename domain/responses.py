@@ -32,12 +32,30 @@ ERROR_SCHEMA = {
     "additionalProperties": False,
 }
 
+REGISTRY_VERSION = {
+    "type": "string",
+    "nullable": True,
+    "description": "Version of the model in the registry; null when served without one",
+}
 HEALTH_SCHEMA = {
     "type": "object",
-    "required": ["status", "model_version"],
+    "required": ["status", "model_version", "registry_version", "refused", "registry_problem"],
     "properties": {
         "status": {"type": "string", "enum": ["ok"]},
-        "model_version": {"type": "string", "description": "Version id of the loaded model bundle"},
+        "model_version": {"type": "string", "description": "Version id of the bundle being served"},
+        "registry_version": REGISTRY_VERSION,
+        "refused": {
+            "type": "object",
+            "nullable": True,
+            "description": "The last registry version not served (it failed to load or to forecast), and why",
+            "required": ["registry_version", "reason"],
+            "properties": {"registry_version": {"type": "string"}, "reason": {"type": "string"}},
+        },
+        "registry_problem": {
+            "type": "string",
+            "nullable": True,
+            "description": "Why the registry cannot be followed now (the model keeps serving); null when it can",
+        },
     },
 }
 
@@ -77,12 +95,23 @@ INFO_SCHEMA = {
 
 FORECAST_SCHEMA = {
     "type": "object",
-    "required": ["site_id", "issue_date", "unit", "model_version", "hindcast", "stale", "stale_age_s", "forecast"],
+    "required": [
+        "site_id",
+        "issue_date",
+        "unit",
+        "model_version",
+        "registry_version",
+        "hindcast",
+        "stale",
+        "stale_age_s",
+        "forecast",
+    ],
     "properties": {
         "site_id": {"type": "string"},
         "issue_date": {**DATE, "description": "Last day of observed flow the forecast starts from"},
         "unit": {"type": "string", "enum": ["m3/s"]},
-        "model_version": {"type": "string"},
+        "model_version": {"type": "string", "description": "Version id of the bundle that made it"},
+        "registry_version": REGISTRY_VERSION,
         "hindcast": {"type": "boolean", "description": "True when issued for a past issue_date on request"},
         "stale": {
             "type": "boolean",

@@ -13,6 +13,7 @@ import pandas as pd
 import torch
 
 from config.settings import ModelConfig, TrainingConfig
+from model.bundle import ModelBundle
 from model.dataset import Batch, input_widths, to_site_tensors
 from model.evaluate import hindcast, median_by_lead, score
 from model.lstm import StreamflowLSTM
@@ -60,6 +61,15 @@ class Ensemble:
             member.eval()
             members.append(member)
         return cls(model_config, scaler, members)
+
+    @classmethod
+    def from_bundle(cls, bundle: ModelBundle) -> Ensemble:
+        """The trained ensemble a bundle holds.
+
+        Raises:
+            RuntimeError: The weights do not fit the bundle's architecture.
+        """
+        return cls.from_state_dicts(bundle.model, bundle.scaler, bundle.state_dicts)
 
     def state_dicts(self) -> list[dict[str, torch.Tensor]]:
         """The members' weights."""

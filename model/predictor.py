@@ -61,7 +61,7 @@ class Predictor:
             RuntimeError: The weights do not fit the bundle's architecture.
         """
         self.bundle = bundle
-        self._ensemble = Ensemble.from_state_dicts(bundle.model, bundle.scaler, bundle.state_dicts)
+        self._ensemble = Ensemble.from_bundle(bundle)
 
     @property
     def version(self) -> str:

@@ -11,7 +11,7 @@ from adapter.base import AbstractFlowReader, AbstractMeteoReader
 from domain.errors import InsufficientDataError
 from domain.forecast import Forecast, ForecastDay
 from domain.provenance import oldest, stale_age
-from service.served_model import ServedModel
+from service.served_model import LoadedModel, ServedModel
 from utils.dates import lead_dates
 
 LOGGER = logging.getLogger(__name__)
@@ -48,7 +48,20 @@ class ForecastService:
             InsufficientDataError: Too little data around the issue date.
             DataSourceError: A reader failed.
         """
-        predictor = self._model.predictor
+        return self._forecast(self._model.current, site_id, forecast_days, issue_date)
+
+    def smoke_test(self, candidate: LoadedModel) -> Forecast:
+        """A forecast of the first site a model serves, from its last observed day: the check a model
+        passes before it is served.
+
+        Raises:
+            StreamflowError: As `forecast` (a data problem, or a model that cannot forecast).
+        """
+        site = candidate.predictor.bundle.sites[0]
+        return self._forecast(candidate, site.site_id, candidate.predictor.horizon, None)
+
+    def _forecast(self, loaded: LoadedModel, site_id: str, forecast_days: int, issue_date: dt.date | None) -> Forecast:
+        predictor = loaded.predictor
         site = predictor.site(site_id)
         last_observed = self._flow.last_observed(site_id)
         if last_observed is None:
@@ -71,7 +84,15 @@ class ForecastService:
             for lead, (day, value) in enumerate(zip(lead_dates(issue, forecast_days), values, strict=True), start=1)
         )
         stale_age_s = oldest(stale_age(flow), stale_age(history, ahead))
-        return Forecast(site_id, issue, predictor.version, days, hindcast=hindcast, stale_age_s=stale_age_s)
+        return Forecast(
+            site_id,
+            issue,
+            predictor.version,
+            days,
+            hindcast=hindcast,
+            stale_age_s=stale_age_s,
+            registry_version=loaded.registry_version,
+        )
 
 
 def _observed_on(observed: pd.Series, day: dt.date) -> float | None:

@@ -153,7 +153,9 @@ class HealthHandler(BaseHandler):
         ---
         tags: [Service]
         summary: Readiness probe
-        description: 200 once a model bundle is loaded and forecasts can be served; 503 otherwise.
+        description: >
+          200 once a model is served, naming its bundle and registry version, the last version refused
+          (failed to load or to forecast) and any trouble following the registry; 503 while no model is served.
         responses:
           "200":
             description: Ready
@@ -164,7 +166,19 @@ class HealthHandler(BaseHandler):
           "500": {$ref: "#/components/responses/InternalServerError"}
           "503": {$ref: "#/components/responses/ServiceUnavailable"}
         """
-        self.write({"status": "ok", "model_version": self._model.predictor.version})
+        loaded = self._model.current
+        refused = self._model.refused
+        self.write(
+            {
+                "status": "ok",
+                "model_version": loaded.predictor.version,
+                "registry_version": loaded.registry_version,
+                "refused": None
+                if refused is None
+                else {"registry_version": refused.registry_version, "reason": refused.reason},
+                "registry_problem": self._model.registry_problem,
+            }
+        )
 
 
 class InfoHandler(BaseHandler):
@@ -236,7 +250,7 @@ class ForecastHandler(BaseHandler):
           "503": {$ref: "#/components/responses/ServiceUnavailable"}
           "504": {$ref: "#/components/responses/GatewayTimeout"}
         """
-        query = self.query(self._model.forecast_query_schema)
+        query = self.query(self._model.current.query_schema)
         forecast = await self.run_blocking(
             self._service.forecast, query["site_id"], query["forecast_days"], query.get("issue_date")
         )

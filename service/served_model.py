@@ -1,41 +1,87 @@
-"""The model the service serves: the one place both services ask for it and for its query schema."""
+"""The model the service serves: the one place both services ask for it, and where it is swapped.
+
+A swap replaces one reference (`LoadedModel`), so a request that took the model at its start
+finishes on it while the next request gets the new one. The state an operator needs beside it,
+the version refused last and the registry's trouble if any, is kept here too for /healthCheck.
+"""
 
 from __future__ import annotations
+
+import dataclasses
+import threading
 
 from domain.errors import ModelNotLoadedError
 from domain.requests import forecast_query_schema
 from model.predictor import Predictor
 
 
-class ServedModel:
-    """The loaded predictor (or none), with the `/forecast` query schema built once for it."""
+@dataclasses.dataclass(frozen=True)
+class LoadedModel:
+    """A loaded predictor with the `/forecast` query schema built for it.
 
-    def __init__(self, predictor: Predictor | None) -> None:
+    Attributes:
+        predictor: The model.
+        query_schema: JSON schema of the `/forecast` query for its horizon.
+        registry_version: Its version in the model registry (None when served without one).
+    """
+
+    predictor: Predictor
+    query_schema: dict
+    registry_version: str | None
+
+    @classmethod
+    def of(cls, predictor: Predictor, registry_version: str | None = None) -> LoadedModel:
+        """Wrap a predictor, building its query schema once."""
+        return cls(predictor, forecast_query_schema(predictor.horizon), registry_version)
+
+
+@dataclasses.dataclass(frozen=True)
+class Refusal:
+    """A registry version that was not served, and why."""
+
+    registry_version: str
+    reason: str
+
+
+class ServedModel:
+    """The loaded model (or none), swapped atomically."""
+
+    def __init__(self, loaded: LoadedModel | None = None) -> None:
         """Args:
-        predictor: The loaded model, or None when no bundle exists (forecasts and /info then answer 503).
+        loaded: The model to serve at once, or None (forecasts and /info answer 503 until one is served).
         """
-        # One reference for both, so a reader never pairs a predictor with another model's schema.
-        self._loaded = (predictor, forecast_query_schema(predictor.horizon)) if predictor is not None else None
+        self._loaded = loaded
+        self._lock = threading.Lock()
+        self.refused: Refusal | None = None
+        self.registry_problem: str | None = None
+
+    @property
+    def current(self) -> LoadedModel:
+        """The model being served.
+
+        Raises:
+            ModelNotLoadedError: No model is loaded.
+        """
+        loaded = self._loaded
+        if loaded is None:
+            raise ModelNotLoadedError("no model is loaded yet: train one with main_train.py")
+        return loaded
 
     @property
     def predictor(self) -> Predictor:
-        """The loaded predictor.
+        """The served predictor.
 
         Raises:
-            ModelNotLoadedError: No model bundle was loaded at start-up.
+            ModelNotLoadedError: No model is loaded.
         """
-        return self._current()[0]
+        return self.current.predictor
 
-    @property
-    def forecast_query_schema(self) -> dict:
-        """The JSON schema of `/forecast` query parameters for the loaded model's horizon.
+    def serve(self, loaded: LoadedModel) -> None:
+        """Serve `loaded` from the next request on."""
+        with self._lock:
+            self._loaded = loaded
 
-        Raises:
-            ModelNotLoadedError: No model bundle was loaded at start-up.
-        """
-        return self._current()[1]
-
-    def _current(self) -> tuple[Predictor, dict]:
-        if self._loaded is None:
-            raise ModelNotLoadedError("no model is loaded: run main_train.py, then restart the service")
-        return self._loaded
+    def refuse(self, refusal: Refusal) -> None:
+        """Record a version that was not served."""
+        with self._lock:
+            self.refused = refusal

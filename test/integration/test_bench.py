@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from mlflow import MlflowClient
 
 from config.settings import AppConfig
 from test.support import REPO_ROOT, shared_dir_or_skip, write_config
@@ -28,6 +29,8 @@ def run_quick_bench(out: Path, *flags: str, data_dir: Path | None = None) -> sub
             str(data_dir),
             "--out",
             str(out),
+            "--tracking-uri",
+            f"sqlite:///{out / 'mlflow.db'}",
         ],
         capture_output=True,
         text=True,
@@ -49,6 +52,18 @@ def test_quick_benchmark_reproduces_persistence_baselines(tmp_path: Path) -> Non
     assert per_site[["nse", "kge", "persistence_nse"]].notna().all().all()
     assert "targets (quick run: a smoke test, not a measurement)" in result.stdout
     assert len(re.findall(r"^  (?:MET   |MISSED) ", result.stdout, flags=re.MULTILINE)) == 7
+    # The run is tracked: settings, curves, medians, the per-site table, the targets and the bundle.
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    (run,) = client.search_runs([client.get_experiment_by_name("streamflow").experiment_id])
+    assert run.data.params["model.hidden_size"] == "16" and run.data.params["training.test_end"] == "2014-12-31"
+    assert {"test_nse_lead1", "test_kge_lead5", "minutes", "peak_memory_mb"} <= set(run.data.metrics)
+    assert len(client.get_metric_history(run.info.run_id, "member1.train_loss")) == 2
+    assert run.data.tags["split"] == "test" and len(run.data.tags["data_fingerprint"]) == 64
+    assert run.data.tags["code_commit"] and "bench/skill.py" in run.data.tags["command"]
+    artifacts = {entry.path for entry in client.list_artifacts(run.info.run_id)}
+    assert {"bundle", "scores", "targets.txt"} <= artifacts
+    bundle_files = {Path(entry.path).name for entry in client.list_artifacts(run.info.run_id, "bundle")}
+    assert bundle_files == {"bundle.json", "weights.pt"}
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from adapter.tracking import mlflow_client
 from config.loader import load_config
 from config.settings import AppConfig
 from model.bundle import CURRENT_LINK, METADATA_FILE, WEIGHTS_FILE, load_bundle
@@ -56,7 +57,7 @@ def test_the_bundle_directory_alone_loads(trained_config: AppConfig) -> None:
 
 def test_training_is_reproducible(trained_config: AppConfig, tmp_path: Path) -> None:
     again = load_config(write_config(tmp_path, {"data": {"data_dir": str(trained_config.data.data_dir)}}), {})
-    second = train_from_config(again).bundle
+    second = train_from_config(again).run.bundle
     first = load_bundle(trained_config.paths.model_dir)
     assert second.data_fingerprint == first.data_fingerprint
     for left, right in zip(first.state_dicts[0].values(), second.state_dicts[0].values(), strict=True):
@@ -93,7 +94,8 @@ def test_command_line_trains_chosen_sites_prints_the_table_and_bundles(demo_data
         "--config", str(config_file), "--sites", "09900001,09900002", "--epochs", "1", "--output", str(output)
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "member 1 epoch   1" in result.stdout and "validation median NSE" in result.stdout
+    # A progress bar per member (4, the test config's default), with the validation score.
+    assert "member 4/4: 100%" in result.stdout and "validation NSE=" in result.stdout
     assert "lead |    NSE persist climat |    KGE persist climat" in result.stdout
     assert "median over 2 sites" in result.stdout
     bundle = load_bundle(output)
@@ -102,7 +104,12 @@ def test_command_line_trains_chosen_sites_prints_the_table_and_bundles(demo_data
 
 def test_camels30_config_trains_real_rivers_and_prints_the_benchmark_table(tmp_path: Path) -> None:
     shared_dir_or_skip("bench", "camels30")
-    environment = {**os.environ, "STREAMFLOW__TRAINING__ENSEMBLE_SIZE": "1"}
+    environment = {
+        **os.environ,
+        "STREAMFLOW__TRAINING__ENSEMBLE_SIZE": "1",
+        "STREAMFLOW__TRACKING__LOCAL_DIR": str(tmp_path / "mlflow"),
+        "STREAMFLOW__REGISTRY__BUNDLE_CACHE": str(tmp_path / "bundles"),
+    }
     result = subprocess.run(
         [
             sys.executable,
@@ -115,6 +122,7 @@ def test_camels30_config_trains_real_rivers_and_prints_the_benchmark_table(tmp_p
             "1",
             "--output",
             str(tmp_path / "models"),
+            "--force",
         ],
         capture_output=True,
         text=True,
@@ -122,6 +130,9 @@ def test_camels30_config_trains_real_rivers_and_prints_the_benchmark_table(tmp_p
         env=environment,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+    # One epoch does not beat persistence: promoted only because it was forced, and it says so.
+    assert "REFUSED" in result.stdout and "version 1 is live (forced past the gate)" in result.stdout
+    assert (tmp_path / "mlflow" / "mlflow.db").is_file()
     assert "validation median NSE" not in result.stdout  # the real-data default: no validation period
     lead_one = next(line for line in result.stdout.splitlines() if line.strip().startswith("1 |"))
     assert "nan" not in lead_one  # the climatology columns come from the directory's baselines.csv
@@ -143,15 +154,15 @@ def test_without_a_validation_period_every_epoch_is_trained_and_scored_on_test(
     training = {"validation_start": None, "validation_end": None, "epochs": 3, "patience": 1, "ensemble_size": 1}
     config = load_config(write_config(tmp_path, {"data": {"data_dir": str(demo_data_dir)}, "training": training}), {})
 
-    bundle = train_from_config(config).bundle
+    outcome = train_from_config(config)
+    bundle = outcome.run.bundle
 
     out = capsys.readouterr().out
-    assert [line.split("train loss")[0].strip() for line in out.splitlines() if "train loss" in line] == [
-        "member 1 epoch   1",
-        "member 1 epoch   2",
-        "member 1 epoch   3",
-    ]
-    assert "validation median NSE" not in out
+    assert "member 1/1: 100%" in out and "3/3" in out and "validation NSE" not in out
+    # The training curve is in the tracked run: one point per epoch, no validation curve.
+    client = mlflow_client(config.tracking)
+    assert [point.step for point in client.get_metric_history(outcome.run_id, "member1.train_loss")] == [1, 2, 3]
+    assert client.get_metric_history(outcome.run_id, "member1.validation_nse") == []
     assert bundle.training.validation_start is None
     assert set(bundle.metrics["median_by_lead"]) == {"1", "2", "3", "4", "5"}
     assert load_bundle(config.paths.model_dir).version == bundle.version

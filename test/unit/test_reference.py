@@ -25,7 +25,7 @@ def readme_table(name: str) -> str:
 
 @pytest.mark.parametrize(("name", "generate"), [("settings", settings_table), ("errors", errors_table)])
 def test_readme_table_is_the_generated_one(name: str, generate) -> None:
-    assert readme_table(name) == generate(), "run `.venv/bin/python -m service.reference` and paste its output"
+    assert readme_table(name) == generate(), "run `.venv/bin/python -m service.reference README.md`"
 
 
 def test_every_setting_and_error_code_has_a_row() -> None:
