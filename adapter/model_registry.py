@@ -110,8 +110,17 @@ class ModelRegistry:
             RegistryError: The registry failed.
         """
         with self._errors("listing versions"):
-            found = self._connected().search_model_versions(f"name = '{self.model_name}'")
-        return sorted((_version(entry) for entry in found), key=lambda entry: -int(entry.version))
+            client = self._connected()
+            found = client.search_model_versions(f"name = '{self.model_name}'")
+            # A search leaves the aliases out; the registered model has them all.
+            aliases = client.get_registered_model(self.model_name).aliases if found else {}
+        versions = [
+            dataclasses.replace(
+                _version(entry), aliases=tuple(sorted(a for a, v in aliases.items() if v == entry.version))
+            )
+            for entry in found
+        ]
+        return sorted(versions, key=lambda entry: -int(entry.version))
 
     def set_alias(self, alias: str, version: str) -> None:
         """Point `alias` at `version`.
