@@ -27,15 +27,24 @@ from tornado.ioloop import PeriodicCallback
 from adapter.factory import build_readers
 from adapter.model_registry import ModelRegistry
 from config.loader import load_config
-from config.settings import AppConfig, ConfigError
+from config.settings import AppConfig, ConfigError, Secret
 from domain.errors import ModelNotLoadedError
 from model.bundle import load_bundle
 from model.predictor import Predictor, use_threads
 from service.doc_handlers import build_openapi_spec, doc_routes
 from service.forecast_service import ForecastService
-from service.handlers import ForecastHandler, HealthHandler, InFlightRequests, InfoHandler, NotFoundHandler
+from service.handlers import (
+    ForecastHandler,
+    HealthHandler,
+    InFlightRequests,
+    InfoHandler,
+    NotFoundHandler,
+    RetrainHandler,
+    RetrainJobHandler,
+)
 from service.info_service import InfoService
 from service.model_follower import ModelFollower
+from service.retrain_service import RetrainService
 from service.served_model import LoadedModel, ServedModel
 
 LOGGER = logging.getLogger(__name__)
@@ -53,6 +62,9 @@ class Services:
     documented_horizon: int
     # Keeps the model on the registry alias (None with the registry disabled).
     follower: ModelFollower | None = None
+    # Retraining over the API (None without an operator token).
+    retrain: RetrainService | None = None
+    operator_token: Secret = Secret()
 
 
 def make_app(
@@ -72,6 +84,12 @@ def make_app(
             r"/forecast", ForecastHandler, {"forecast_service": services.forecast, "model": services.model}
         ),
     ]
+    if services.retrain is not None:  # the operator endpoints exist only with a token
+        operator = {"retrain_service": services.retrain, "token": services.operator_token}
+        api += [
+            tornado.web.url(r"/retrain", RetrainHandler, operator),
+            tornado.web.url(r"/retrain/([^/]+)", RetrainJobHandler, operator),
+        ]
     spec = build_openapi_spec(api, services.documented_horizon, API_VERSION)
     return tornado.web.Application(
         api + doc_routes(spec),
@@ -81,13 +99,17 @@ def make_app(
     )
 
 
-def build_services(config: AppConfig, today: Callable[[], dt.date] = dt.date.today) -> Services:
+def build_services(
+    config: AppConfig, today: Callable[[], dt.date] = dt.date.today, config_file: Path | None = None
+) -> Services:
     """Build readers and services, and load the model: the version the registry alias names (or the
     local copy of the last one served), or with the registry disabled the bundle in `paths.model_dir`.
 
     Args:
         config: The configuration.
         today: The current day for the live readers (tests pin it).
+        config_file: The file `config` came from; with `server.operator_token` set, `POST /retrain`
+            trains with it.
     """
     flow_reader, meteo_reader = build_readers(config.data, config.upstream, today)
     model = ServedModel()
@@ -108,7 +130,11 @@ def build_services(config: AppConfig, today: Callable[[], dt.date] = dt.date.tod
         horizon = model.predictor.horizon
     except ModelNotLoadedError:
         horizon = config.model.max_forecast_days
-    return Services(model, forecast, InfoService(model), horizon, follower)
+    retrain = None
+    if config.server.operator_token and config_file is not None:
+        command = [sys.executable, str(Path(__file__).resolve().parent / "main_train.py"), "--config", str(config_file)]
+        retrain = RetrainService(config.paths.jobs_dir, command)
+    return Services(model, forecast, InfoService(model), horizon, follower, retrain, config.server.operator_token)
 
 
 def follow_registry(
@@ -128,10 +154,10 @@ def follow_registry(
     return periodic
 
 
-async def serve(config: AppConfig) -> None:
+async def serve(config: AppConfig, config_file: Path) -> None:
     """Serve until SIGTERM/SIGINT, then shut down gracefully."""
     use_threads(config.server.torch_threads)
-    services = build_services(config)
+    services = build_services(config, config_file=config_file)
     in_flight = InFlightRequests()
     checker = ThreadPoolExecutor(1, thread_name_prefix="follower")
     with ThreadPoolExecutor(config.server.worker_threads, thread_name_prefix="worker") as executor:
@@ -177,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
     logging.basicConfig(level=config.server.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    asyncio.run(serve(config))
+    asyncio.run(serve(config, args.config.resolve()))
     return 0
 
 

@@ -143,10 +143,34 @@ FORECAST_SCHEMA = {
     },
 }
 
+RETRAIN_JOB_SCHEMA = {
+    "type": "object",
+    "required": ["job_id", "state", "started", "finished", "exit_code", "log_tail", "report"],
+    "properties": {
+        "job_id": {"type": "string"},
+        "state": {
+            "type": "string",
+            "enum": ["running", "succeeded", "refused", "failed", "lost"],
+            "description": "succeeded: trained and live; refused: trained, the gate kept the live model; "
+            "lost: the service stopped while it ran",
+        },
+        "started": {"type": "string", "format": "date-time"},
+        "finished": {"type": "string", "format": "date-time", "nullable": True},
+        "exit_code": {"type": "integer", "nullable": True, "description": "main_train.py's exit code"},
+        "log_tail": {"type": "string", "description": "The last lines of the training's output"},
+        "report": {
+            "type": "object",
+            "nullable": True,
+            "description": "The training's outcome: bundle, MLflow run, registry version, promoted, gate table",
+        },
+    },
+}
+
 COMPONENT_SCHEMAS = {
     "Error": ERROR_SCHEMA,
     "Health": HEALTH_SCHEMA,
     "Site": SITE_SCHEMA,
     "Info": INFO_SCHEMA,
     "Forecast": FORECAST_SCHEMA,
+    "RetrainJob": RETRAIN_JOB_SCHEMA,
 }

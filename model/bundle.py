@@ -105,8 +105,9 @@ class ModelBundle:
 
 
 def new_version(fingerprint: str) -> str:
-    """A version id: the UTC time now and the data fingerprint's first 8 characters."""
-    return f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}-{fingerprint[:8]}"
+    """A version id: the UTC time now, to the microsecond (two trainings on the same data may end in
+    the same second), and the data fingerprint's first 8 characters."""
+    return f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S%fZ}-{fingerprint[:8]}"
 
 
 def save_bundle(bundle: ModelBundle, model_dir: Path) -> Path:

@@ -67,6 +67,9 @@ def build_openapi_spec(routes: list[tornado.web.URLSpec], max_forecast_days: int
     )
     days_schema = forecast_query_schema(max_forecast_days)["properties"]["forecast_days"]
     spec["components"] = {
+        "securitySchemes": {
+            "operatorToken": {"type": "http", "scheme": "bearer", "description": "STREAMFLOW__SERVER__OPERATOR_TOKEN"}
+        },
         "schemas": COMPONENT_SCHEMAS,
         "responses": error_responses(),
         "parameters": {

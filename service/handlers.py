@@ -10,6 +10,8 @@ to the client).
 from __future__ import annotations
 
 import asyncio
+import hmac
+import json
 import logging
 from concurrent.futures import Executor
 from http import HTTPStatus
@@ -18,10 +20,12 @@ from typing import Any
 import tornado.web
 from tornado.ioloop import IOLoop
 
-from domain.errors import METHOD_NOT_ALLOWED, NOT_FOUND, InvalidRequestError, StreamflowError
+from config.settings import Secret
+from domain.errors import METHOD_NOT_ALLOWED, NOT_FOUND, InvalidRequestError, StreamflowError, UnauthorizedError
 from domain.requests import INFO_QUERY_SCHEMA, parse_query
 from service.forecast_service import ForecastService
 from service.info_service import InfoService
+from service.retrain_service import RetrainService
 from service.served_model import ServedModel
 
 LOGGER = logging.getLogger(__name__)
@@ -82,6 +86,8 @@ class JsonErrorsMixin:
             status_code, code, message = 500, StreamflowError.code, "internal server error; see the service log"
         if status_code == 405:
             self.set_header("Allow", ", ".join(self.allowed_methods()))
+        if status_code == 401:
+            self.set_header("WWW-Authenticate", 'Bearer realm="operator"')
         self.set_status(status_code)
         self.set_header("Content-Type", "application/json; charset=UTF-8")
         self.finish({"error": {"code": code, "message": message}})
@@ -255,3 +261,89 @@ class ForecastHandler(BaseHandler):
             self._service.forecast, query["site_id"], query["forecast_days"], query.get("issue_date")
         )
         self.write(forecast.as_json())
+
+
+class OperatorHandler(BaseHandler):
+    """An endpoint for operators: the bearer token of `server.operator_token` is required."""
+
+    def initialize(self, retrain_service: RetrainService, token: Secret) -> None:
+        self._service = retrain_service
+        self._token = token
+
+    def authorize(self) -> None:
+        """Raises:
+        UnauthorizedError: The `Authorization: Bearer` token is missing or wrong (no detail which).
+        """
+        given = self.request.headers.get("Authorization", "")
+        expected = f"Bearer {self._token.reveal()}"
+        # Constant time: the comparison must not tell how much of a guess was right.
+        if not hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8")):
+            raise UnauthorizedError("missing or wrong bearer token")
+
+
+class RetrainHandler(OperatorHandler):
+    """Start a retraining job."""
+
+    async def post(self) -> None:
+        """Start retraining: main_train.py in a process of its own, through the same gate.
+        ---
+        tags: [Operations]
+        summary: Retrain the model (operators only)
+        description: >
+          Starts main_train.py in a separate process and answers at once; GET the Location to follow it.
+          The candidate becomes live only if it passes the gate. The body is empty or {}.
+        security:
+          - operatorToken: []
+        responses:
+          "202":
+            description: Started
+            headers:
+              Location: {description: "The job's URL", schema: {type: string}}
+            content:
+              application/json:
+                schema: {$ref: "#/components/schemas/RetrainJob"}
+          "400": {$ref: "#/components/responses/BadRequest"}
+          "401": {$ref: "#/components/responses/Unauthorized"}
+          "409": {$ref: "#/components/responses/Conflict"}
+          "500": {$ref: "#/components/responses/InternalServerError"}
+        """
+        self.authorize()
+        self.query({"type": "object", "properties": {}, "additionalProperties": False})
+        body = self.request.body.strip()
+        if body:
+            try:
+                parsed = json.loads(body)
+            except ValueError as exc:
+                raise InvalidRequestError("the body must be empty or the JSON object {}") from exc
+            if parsed != {}:
+                raise InvalidRequestError(f"the body must be empty or the JSON object {{}}, got {body[:80]!r}")
+        job = await self.run_blocking(self._service.start)
+        self.set_status(202)
+        self.set_header("Location", f"/retrain/{job.job_id}")
+        self.write(job.as_json())
+
+
+class RetrainJobHandler(OperatorHandler):
+    """A retraining job's state."""
+
+    def get(self, job_id: str) -> None:
+        """Follow a retraining job.
+        ---
+        tags: [Operations]
+        summary: A retraining job's state, log tail and gate result (operators only)
+        security:
+          - operatorToken: []
+        parameters:
+          - {name: job_id, in: path, required: true, schema: {type: string}, description: "The id POST /retrain gave"}
+        responses:
+          "200":
+            description: The job
+            content:
+              application/json:
+                schema: {$ref: "#/components/schemas/RetrainJob"}
+          "401": {$ref: "#/components/responses/Unauthorized"}
+          "404": {$ref: "#/components/responses/NotFound"}
+          "500": {$ref: "#/components/responses/InternalServerError"}
+        """
+        self.authorize()
+        self.write(self._service.job(job_id).as_json())
