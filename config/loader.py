@@ -1,6 +1,8 @@
 """`load_config`: the only reader of `config.yaml` and of the ``STREAMFLOW__*`` environment.
 
-Precedence is defaults < YAML file < environment variables. Environment variables follow
+Precedence is defaults < YAML file < environment overlay < environment variables. The overlay is
+`config/environments/<name>.yaml`, chosen by `STREAMFLOW_ENV` (dev, staging, prod): environments
+differ only by configuration. Environment variables follow
 one naming scheme, ``STREAMFLOW__<SECTION>__<KEY>`` (upper case), e.g.
 ``STREAMFLOW__SERVER__PORT=9000`` sets ``server.port``; list values are comma separated.
 Unknown keys, missing mandatory keys and wrong types raise `ConfigError` naming the key;
@@ -26,6 +28,8 @@ import yaml
 from config.settings import AppConfig, ConfigError, Secret
 
 ENV_PREFIX = "STREAMFLOW__"
+ENVIRONMENT_VARIABLE = "STREAMFLOW_ENV"
+ENVIRONMENTS_DIR = Path(__file__).resolve().parent / "environments"
 
 
 def load_config(path: Path, environ: Mapping[str, str]) -> AppConfig:
@@ -41,13 +45,29 @@ def load_config(path: Path, environ: Mapping[str, str]) -> AppConfig:
     Raises:
         ConfigError: Unreadable file, unknown or missing key, a value of the wrong type or out of range.
     """
+    raw = _read_sections(path)
+    environment = environ.get(ENVIRONMENT_VARIABLE, "").strip()
+    if environment:
+        overlay = ENVIRONMENTS_DIR / f"{environment}.yaml"
+        if not overlay.is_file():
+            known = ", ".join(sorted(file.stem for file in ENVIRONMENTS_DIR.glob("*.yaml")))
+            raise ConfigError(f"{ENVIRONMENT_VARIABLE}={environment}: no such environment (known: {known})")
+        for section, values in _read_sections(overlay).items():
+            raw[section] = {**(raw.get(section) or {}), **(values or {})}
+    return _build(AppConfig, _apply_environment(raw, environ), prefix="", base_dir=path.resolve().parent)
+
+
+def _read_sections(path: Path) -> dict[str, Any]:
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"cannot read config file {path}: {exc}") from exc
     if not isinstance(raw, dict):
         raise ConfigError(f"config file {path} must hold a mapping of sections")
-    return _build(AppConfig, _apply_environment(raw, environ), prefix="", base_dir=path.resolve().parent)
+    for section, values in raw.items():
+        if values is not None and not isinstance(values, dict):
+            raise ConfigError(f"{section}: expected a mapping of keys, got {values!r}")
+    return raw
 
 
 def section_from_json(cls: type, data: Mapping[str, Any]) -> Any:
@@ -65,11 +85,7 @@ def as_json(config: Any) -> dict:
 
 
 def _apply_environment(raw: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
-    merged = {}
-    for section, values in raw.items():
-        if values is not None and not isinstance(values, dict):
-            raise ConfigError(f"{section}: expected a mapping of keys, got {values!r}")
-        merged[section] = dict(values or {})
+    merged = {section: dict(values or {}) for section, values in raw.items()}
     for name, value in environ.items():
         if not name.startswith(ENV_PREFIX):
             continue

@@ -359,3 +359,24 @@ def test_year_weight_eps_from_yaml_and_environment(make_config) -> None:
     # Zero would give a window of constant flow an infinite weight.
     with pytest.raises(ConfigError, match="training.year_weight_eps: must be positive, got 0"):
         make_config(training={"year_weight_eps": 0})
+
+
+@pytest.mark.parametrize(("environment", "alias"), [("staging", "candidate"), ("prod", "live")])
+def test_an_environment_overlay_sits_between_the_file_and_the_variables(make_config, environment, alias) -> None:
+    assert make_config(environ={"STREAMFLOW_ENV": environment}).registry.serve_alias == alias
+    # The file's own values survive where the overlay says nothing; variables still win over it.
+    config = make_config(
+        server={"port": 9100},
+        environ={"STREAMFLOW_ENV": environment, "STREAMFLOW__REGISTRY__SERVE_ALIAS": "live"},
+    )
+    assert config.server.port == 9100 and config.registry.serve_alias == "live"
+
+
+def test_dev_logs_more_and_polls_sooner(make_config) -> None:
+    config = make_config(environ={"STREAMFLOW_ENV": "dev"})
+    assert (config.server.log_level, config.registry.poll_s) == ("DEBUG", 5.0)
+
+
+def test_an_unknown_environment_is_named_with_the_known_ones(make_config) -> None:
+    with pytest.raises(ConfigError, match=r"STREAMFLOW_ENV=qa: no such environment \(known: dev, prod, staging\)"):
+        make_config(environ={"STREAMFLOW_ENV": "qa"})
