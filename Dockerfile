@@ -49,13 +49,18 @@ WORKDIR /app
 # training is seeded, so the image's model always matches the code and config it ships with.
 # Only the code training needs is copied, so edits to the HTTP layer alone do not retrain.
 FROM runtime AS trainer
+# MLflow runs record the code they were trained with (deploy.py passes the commit).
+ARG CODE_COMMIT=unknown
+ENV STREAMFLOW_CODE_COMMIT=$CODE_COMMIT
 COPY config.yaml main_train.py ./
 COPY adapter adapter
 COPY config config
 COPY domain domain
 COPY model model
-COPY service/__init__.py service/training_service.py service/
+COPY service/__init__.py service/training_service.py service/model_lifecycle.py service/
 COPY utils utils
+# The demo model is tracked, registered and promoted in the image's own MLflow store
+# (resources/mlflow), which the service follows when no shared registry is configured.
 RUN python main_train.py
 
 
@@ -66,7 +71,8 @@ RUN groupadd --system --gid 10001 streamflow \
 # Code and model stay owned by root: the service only reads them.
 COPY . .
 COPY --from=trainer /app/resources resources
-# The live readers' download cache (upstream.cache_dir) is the one place the service writes.
+# The cache volume is the one place the service writes: the live readers' downloads, local copies
+# of the bundles it serves, retraining jobs.
 # As a VOLUME it stays writable under a read-only root filesystem, and Fargate copies this
 # directory's owner into the task volume mounted here.
 RUN install -d -o 10001 -g 10001 resources/cache

@@ -7,8 +7,9 @@
 values, and `ImageTag` always follows the image the service runs, so an infrastructure change
 never rolls the service back to an older image. `release` builds the image for linux/amd64,
 tags it with the git commit, pushes it to the stack's ECR repository, registers a new revision
-of the running task definition with that image only, updates the service and waits until it is
-stable (the service's circuit breaker rolls back a revision that never turns healthy). The first
+of the running task definition with that image only (and of the training task, when the stack
+has one), updates the service and waits until it is stable (the service's circuit breaker rolls
+back a revision that never turns healthy). The first
 release creates the service through the stack instead. AWS credentials and region come from the
 usual boto3 sources (environment, profile, instance role).
 """
@@ -170,16 +171,31 @@ def rollout(ecs, cluster: str, service: str, image: str) -> str:
     Raises:
         DeployError: The service is inactive, or no container runs an image of that repository.
     """
-    described = service_task_definition(ecs, cluster, service)
+    new_arn = register_revision(ecs, service_task_definition(ecs, cluster, service), image)
+    ecs.update_service(cluster=cluster, service=service, taskDefinition=new_arn)
+    return new_arn
+
+
+def register_revision(ecs, described: dict, image: str) -> str:
+    """Register a revision of a described task definition with `image` in its containers of that
+    image's repository, everything else carried over; returns its ARN.
+
+    Raises:
+        DeployError: No container runs an image of that repository.
+    """
     current = described["taskDefinition"]
     for container in repository_containers(current, image.rsplit(":", 1)[0]):
         container["image"] = image
     request = {field: current[field] for field in REGISTER_FIELDS if field in current}
     if described.get("tags"):
         request["tags"] = described["tags"]
-    new_arn = ecs.register_task_definition(**request)["taskDefinition"]["taskDefinitionArn"]
-    ecs.update_service(cluster=cluster, service=service, taskDefinition=new_arn)
-    return new_arn
+    return ecs.register_task_definition(**request)["taskDefinition"]["taskDefinitionArn"]
+
+
+def rollout_training(ecs, family: str, image: str) -> str:
+    """Register a revision of the training task family with `image`: the schedule runs the family's
+    newest revision, so the next training uses the image the service runs."""
+    return register_revision(ecs, ecs.describe_task_definition(taskDefinition=family, include=["TAGS"]), image)
 
 
 def registry_login(ecr) -> tuple[str, str, str]:
@@ -206,7 +222,11 @@ def push_image(engine: str, image: str, ecr) -> None:
     """Build the image from the repository's Dockerfile and push it."""
     user, password, registry = registry_login(ecr)
     # The task definition runs X86_64; without --platform an arm64 laptop would build arm64.
-    subprocess.run([engine, "build", "--platform", "linux/amd64", "-t", image, str(REPO_ROOT)], check=True)
+    commit = image.rsplit(":", 1)[1]
+    subprocess.run(
+        [engine, "build", "--platform", "linux/amd64", "--build-arg", f"CODE_COMMIT={commit}", "-t", image, str(REPO_ROOT)],
+        check=True,
+    )
     subprocess.run(
         [engine, "login", "--username", user, "--password-stdin", registry], input=password, text=True, check=True
     )
@@ -227,6 +247,8 @@ def release(stack: str, tag: str | None, engine: str) -> None:
         print(f"service created with {image}")
         return
     cluster, service = outputs["ClusterName"], outputs["ServiceName"]
+    if "TrainingTaskFamily" in outputs:
+        print(f"training task: {rollout_training(ecs, outputs['TrainingTaskFamily'], image)}")
     arn = rollout(ecs, cluster, service, image)
     print(f"rolling out {arn}; waiting for the service to become stable")
     ecs.get_waiter("services_stable").wait(cluster=cluster, services=[service])

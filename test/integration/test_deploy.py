@@ -22,6 +22,7 @@ from utils.deploy import (
     deploy_stack,
     registry_login,
     rollout,
+    rollout_training,
     running_image_tag,
     stack_parameters,
 )
@@ -129,6 +130,37 @@ def test_rollout_changes_the_image_and_nothing_else(ecs) -> None:
     ):
         assert after["taskDefinition"][field] == before["taskDefinition"][field], field
     assert after["tags"] == before["tags"]
+
+
+def test_the_training_family_gets_a_revision_with_the_service_image(ecs) -> None:
+    training = {**CONTAINER, "name": "training", "command": ["python", "main_train.py"]}
+    for key in ("portMappings", "healthCheck", "stopTimeout"):
+        training.pop(key)
+    ecs.register_task_definition(
+        family="streamflow-training",
+        networkMode="awsvpc",
+        requiresCompatibilities=["FARGATE"],
+        cpu="2048",
+        memory="8192",
+        executionRoleArn="arn:aws:iam::123456789012:role/execution",
+        taskRoleArn="arn:aws:iam::123456789012:role/training",
+        volumes=[{"name": "cache"}, {"name": "tmp"}],
+        containerDefinitions=[training],
+    )
+
+    arn = rollout_training(ecs, "streamflow-training", f"{REPOSITORY}:bbbbbbbbbbbb")
+
+    # The schedule names the family: its newest revision is the one just registered.
+    newest = ecs.describe_task_definition(taskDefinition="streamflow-training")["taskDefinition"]
+    assert newest["taskDefinitionArn"] == arn and newest["revision"] == 2
+    (container,) = newest["containerDefinitions"]
+    assert container["image"] == f"{REPOSITORY}:bbbbbbbbbbbb" and container["command"] == ["python", "main_train.py"]
+    assert (newest["cpu"], newest["memory"], newest["taskRoleArn"]) == (
+        "2048",
+        "8192",
+        "arn:aws:iam::123456789012:role/training",
+    )
+    assert service_definition(ecs)["taskDefinition"]["revision"] == 1  # the service is rolled out on its own
 
 
 def test_rollout_refuses_an_image_of_another_repository(ecs) -> None:

@@ -80,8 +80,17 @@ def test_load_balancer_and_container_probe_the_same_health_endpoint(resources: d
     assert dockerfile_instruction("HEALTHCHECK").endswith(f"CMD {command[1]}")
 
 
+def plain_environment(container: dict) -> dict[str, str]:
+    """The container's unconditional environment variables with literal values."""
+    return {
+        item["Name"]: item["Value"]
+        for item in container["Environment"]
+        if "If" not in item and isinstance(item["Value"], str)
+    }
+
+
 def test_every_port_is_the_service_port(resources: dict, container: dict) -> None:
-    environment = {item["Name"]: item["Value"] for item in container["Environment"]}
+    environment = plain_environment(container)
     port = int(environment["STREAMFLOW__SERVER__PORT"])
     (ingress,) = resources["TaskSecurityGroup"]["Properties"]["SecurityGroupIngress"]
 
@@ -93,8 +102,7 @@ def test_every_port_is_the_service_port(resources: dict, container: dict) -> Non
 
 
 def test_sigkill_comes_only_after_the_service_has_drained(container: dict) -> None:
-    environment = {item["Name"]: item["Value"] for item in container["Environment"] if isinstance(item["Value"], str)}
-    config = load_config(REPO_ROOT / "config.yaml", environment)
+    config = load_config(REPO_ROOT / "config.yaml", plain_environment(container))
 
     # A few seconds beyond the drain for closing connections and the process exit.
     assert container["StopTimeout"] >= config.server.shutdown_timeout_s + 5
@@ -109,8 +117,47 @@ def test_the_writable_cache_mount_is_the_images_volume(resources: dict, containe
     assert {"Name": mount["SourceVolume"]} in resources["TaskDefinition"]["Properties"]["Volumes"]
 
 
+def statements(role: dict) -> list[dict]:
+    """Every statement of a role's inline policies, conditional ones as their statement."""
+    policies = role["Properties"].get("Policies", [])
+    if isinstance(policies, dict):  # {"If": [condition, [policies], NoValue]}
+        policies = policies["If"][1]
+    found = []
+    for policy in policies:
+        found += [s["If"][1] if "If" in s else s for s in policy["PolicyDocument"]["Statement"]]
+    return found
+
+
+def actions(role: dict) -> set[str]:
+    return {
+        action for s in statements(role) for action in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+    }
+
+
+def test_the_service_only_reads_model_artifacts_and_the_training_task_writes_them(resources: dict) -> None:
+    assert actions(resources["TaskRole"]) == {"s3:GetObject", "s3:ListBucket"}
+    assert resources["TaskRole"]["Properties"]["Policies"]["If"][0] == "HasRegistry"
+    assert actions(resources["TrainingTaskRole"]) == {"s3:GetObject", "s3:PutObject", "s3:ListBucket"}
+    assert actions(resources["SchedulerRole"]) == {"ecs:RunTask", "iam:PassRole"}
+    for role in ("TaskRole", "TrainingTaskRole", "SchedulerRole"):
+        assert all("Resource" in s and s["Resource"] != "*" for s in statements(resources[role])), role
+
+
+def test_the_training_task_runs_the_service_image_on_a_schedule(resources: dict, container: dict) -> None:
+    definition = resources["TrainingTaskDefinition"]["Properties"]
+    (training,) = definition["ContainerDefinitions"]
+    assert training["Image"] == container["Image"] and training["Command"] == ["python", "main_train.py"]
+    assert training["ReadonlyRootFilesystem"] is True
+    written = {mount["ContainerPath"] for mount in training["MountPoints"]}
+    assert written == {"/app/resources/cache", "/tmp"}
+    model_dir = plain_environment(training)["STREAMFLOW__PATHS__MODEL_DIR"]
+    assert model_dir.startswith("/app/resources/cache/")  # the bundle is written where the task may write
+    target = resources["TrainingSchedule"]["Properties"]["Target"]
+    assert target["EcsParameters"]["TaskDefinitionArn"]["Sub"].endswith("task-definition/${TrainingTaskDefinition}")
+    assert resources["TrainingSchedule"]["Condition"] == "HasSchedule"
+
+
 def test_roles_grant_nothing_beyond_what_starting_the_task_needs(resources: dict) -> None:
-    assert "Policies" not in resources["TaskRole"]["Properties"]
     assert "ManagedPolicyArns" not in resources["ExecutionRole"]["Properties"]
     (policy,) = resources["ExecutionRole"]["Properties"]["Policies"]
     # A conditional statement, {"If": [condition, statement, NoValue]}, counts as its statement.
