@@ -105,7 +105,7 @@ class ModelNotLoadedError(StreamflowError):
 
     status = 503
     code = "model_not_loaded"
-    when = "no model bundle is loaded: run main_train.py, then restart the service"
+    when = "no model is served yet: train one with main_train.py (the service follows the registry)"
 
 
 @dataclasses.dataclass(frozen=True)

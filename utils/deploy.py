@@ -224,7 +224,17 @@ def push_image(engine: str, image: str, ecr) -> None:
     # The task definition runs X86_64; without --platform an arm64 laptop would build arm64.
     commit = image.rsplit(":", 1)[1]
     subprocess.run(
-        [engine, "build", "--platform", "linux/amd64", "--build-arg", f"CODE_COMMIT={commit}", "-t", image, str(REPO_ROOT)],
+        [
+            engine,
+            "build",
+            "--platform",
+            "linux/amd64",
+            "--build-arg",
+            f"CODE_COMMIT={commit}",
+            "-t",
+            image,
+            str(REPO_ROOT),
+        ],
         check=True,
     )
     subprocess.run(
