@@ -118,7 +118,12 @@ def build_services(
     if config.registry.enabled:
         registry = ModelRegistry(config.tracking, config.registry.model_name)
         follower = ModelFollower(
-            registry, config.registry.serve_alias, config.registry.bundle_cache, model, forecast.smoke_test
+            registry,
+            config.registry.serve_alias,
+            config.registry.bundle_cache,
+            model,
+            forecast.smoke_test,
+            config.registry.poll_s,
         )
         follower.start()
     else:
@@ -146,7 +151,7 @@ def follow_registry(
     def check() -> asyncio.Future:
         return loop.run_in_executor(checker, follower.check)
 
-    loop.add_signal_handler(signal.SIGHUP, check)
+    loop.add_signal_handler(signal.SIGHUP, lambda: loop.run_in_executor(checker, follower.check, True))
     if poll_s <= 0:
         return None
     periodic = PeriodicCallback(check, poll_s * 1000)

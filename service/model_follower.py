@@ -5,8 +5,9 @@ Each check resolves the alias; a version other than the served one is downloaded
 atomic swap. A version that fails to load or to forecast is refused: the old model keeps
 serving and the failure is logged once. A smoke forecast that fails for want of data (an
 upstream down) refuses nothing; the next check tries again. The served version is recorded in
-the cache (`served.json`), so a start with the registry unreachable serves that local copy.
-Checks run off the event loop (the caller's executor) and never overlap.
+the cache (`served.json`), so a start with the registry unreachable serves that local copy; while
+it stays unreachable, checks back off (logged once per outage). Checks run off the event loop
+(the caller's executor) and never overlap.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -27,6 +29,8 @@ from utils.files import write_atomic
 LOGGER = logging.getLogger(__name__)
 
 SERVED_FILE = "served.json"
+# While the registry is unreachable, polls back off from poll_s, doubling up to this; SIGHUP checks at once.
+MAX_BACKOFF_S = 300.0
 # A smoke forecast that fails with these is a data problem, not the model's: try again later.
 DATA_PROBLEMS = (DataSourceError, InsufficientDataError)
 
@@ -41,6 +45,8 @@ class ModelFollower:
         bundle_cache: Path,
         served: ServedModel,
         smoke_test: Callable[[LoadedModel], object],
+        poll_s: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """Args:
         registry: The registered model.
@@ -48,6 +54,8 @@ class ModelFollower:
         bundle_cache: Local copies of bundles, and the record of the one served.
         served: The model holder the service answers from.
         smoke_test: Raises when a loaded model cannot forecast (`ForecastService.smoke_test`).
+        poll_s: The polling interval, where backing off starts.
+        clock: Seconds, monotonic (tests pin it).
         """
         self._registry = registry
         self._alias = alias
@@ -56,15 +64,25 @@ class ModelFollower:
         self._smoke_test = smoke_test
         self._busy = threading.Lock()
         self._reported: str | None = None
+        self._poll_s = poll_s
+        self._clock = clock
+        self._backoff_s = 0.0
+        self._next_check = 0.0
 
     def start(self) -> None:
         """First check at start-up; with the registry unreachable, serve the local copy if there is one."""
-        self.check()
+        self.check(now=True)
         if self._served.registry_problem and self._serving() is None:
             self._serve_local_copy()
 
-    def check(self) -> None:
-        """Look at the alias once and serve a new version if it loads and forecasts (never raises)."""
+    def check(self, now: bool = False) -> None:
+        """Look at the alias once and serve a new version if it loads and forecasts (never raises).
+
+        Args:
+            now: Check even while backing off from an unreachable registry (SIGHUP, start-up).
+        """
+        if not now and self._clock() < self._next_check:
+            return
         if not self._busy.acquire(blocking=False):
             return  # a check is under way
         try:
@@ -77,7 +95,10 @@ class ModelFollower:
             version = self._registry.by_alias(self._alias)
         except RegistryError as exc:
             self._trouble(f"registry unreachable: {exc}")
+            self._backoff_s = min(max(2 * self._backoff_s, self._poll_s), MAX_BACKOFF_S)
+            self._next_check = self._clock() + self._backoff_s
             return
+        self._backoff_s, self._next_check = 0.0, 0.0
         if version is None:
             self._trouble(f"no version of {self._registry.model_name} has the alias {self._alias} yet")
             return

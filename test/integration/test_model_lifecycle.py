@@ -20,7 +20,9 @@ from config.loader import load_config
 from config.settings import AppConfig
 from main_service import build_services
 from model.bundle import WEIGHTS_FILE
+from service.model_follower import ModelFollower
 from service.model_lifecycle import CANDIDATE, LIVE
+from service.served_model import ServedModel
 from service.training_service import train_from_config
 from test.support import REPO_ROOT, write_config
 
@@ -207,3 +209,36 @@ def test_a_training_killed_midway_registers_nothing_and_moves_no_alias(tmp_path:
     assert sorted(path.name for path in config.paths.model_dir.iterdir()) == bundles
     (killed,) = client.search_runs([experiment], "attributes.status = 'RUNNING'")
     assert killed.info.end_time is None and killed.data.params["training.epochs"] == "2000"
+
+
+class CountingRegistry(ModelRegistry):
+    """The real registry client, counting how often the follower asks it."""
+
+    calls = 0
+
+    def by_alias(self, alias: str):
+        self.calls += 1
+        return super().by_alias(alias)
+
+
+def test_polls_back_off_while_the_registry_is_down_and_sighup_checks_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    config = load_config(write_config(tmp_path, {"tracking": {"uri": "http://127.0.0.1:9"}}), {})
+    registry = CountingRegistry(config.tracking, config.registry.model_name)
+    now = [1000.0]
+    served = ServedModel()
+    follower = ModelFollower(registry, LIVE, tmp_path / "bundles", served, lambda model: None, 10.0, lambda: now[0])
+
+    follower.check()
+    assert registry.calls == 1 and served.registry_problem.startswith("registry unreachable")
+    now[0] += 5
+    follower.check()  # within the first backoff (poll_s): not asked
+    now[0] += 6
+    follower.check()  # asked again; the next backoff doubles to 20 s
+    now[0] += 15
+    follower.check()
+    assert registry.calls == 2
+    follower.check(now=True)  # SIGHUP
+    assert registry.calls == 3
