@@ -38,11 +38,15 @@ from service.handlers import (
     HealthHandler,
     InFlightRequests,
     InfoHandler,
+    MetricsHandler,
     NotFoundHandler,
     RetrainHandler,
     RetrainJobHandler,
+    access_log,
 )
 from service.info_service import InfoService
+from service.logs import configure_logging
+from service.metrics import ServiceMetrics
 from service.model_follower import ModelFollower
 from service.retrain_service import RetrainService
 from service.served_model import LoadedModel, ServedModel
@@ -60,6 +64,7 @@ class Services:
     info: InfoService
     # Largest `forecast_days` the OpenAPI document shows: the model's at start, else the configured one.
     documented_horizon: int
+    metrics: ServiceMetrics
     # Keeps the model on the registry alias (None with the registry disabled).
     follower: ModelFollower | None = None
     # Retraining over the API (None without an operator token).
@@ -91,11 +96,14 @@ def make_app(
             tornado.web.url(r"/retrain/([^/]+)", RetrainJobHandler, operator),
         ]
     spec = build_openapi_spec(api, services.documented_horizon, API_VERSION)
+    monitoring = [tornado.web.url(r"/metrics", MetricsHandler, {"metrics": services.metrics, "model": services.model})]
     return tornado.web.Application(
-        api + doc_routes(spec),
+        api + doc_routes(spec) + monitoring,
         default_handler_class=NotFoundHandler,
         executor=executor,
         in_flight=in_flight or InFlightRequests(),
+        log_function=access_log,
+        metrics=services.metrics,
     )
 
 
@@ -111,9 +119,10 @@ def build_services(
         config_file: The file `config` came from; with `server.operator_token` set, `POST /retrain`
             trains with it.
     """
-    flow_reader, meteo_reader = build_readers(config.data, config.upstream, today)
+    metrics = ServiceMetrics()
+    flow_reader, meteo_reader = build_readers(config.data, config.upstream, today, metrics)
     model = ServedModel()
-    forecast = ForecastService(flow_reader, meteo_reader, model)
+    forecast = ForecastService(flow_reader, meteo_reader, model, metrics)
     follower = None
     if config.registry.enabled:
         registry = ModelRegistry(config.tracking, config.registry.model_name)
@@ -139,7 +148,9 @@ def build_services(
     if config.server.operator_token and config_file is not None:
         command = [sys.executable, str(Path(__file__).resolve().parent / "main_train.py"), "--config", str(config_file)]
         retrain = RetrainService(config.paths.jobs_dir, command)
-    return Services(model, forecast, InfoService(model), horizon, follower, retrain, config.server.operator_token)
+    return Services(
+        model, forecast, InfoService(model), horizon, metrics, follower, retrain, config.server.operator_token
+    )
 
 
 def follow_registry(
@@ -207,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=config.server.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(config.server.log_level, config.server.log_format == "json")
     asyncio.run(serve(config, args.config.resolve()))
     return 0
 

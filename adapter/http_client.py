@@ -21,6 +21,7 @@ from typing import Any
 
 import requests
 
+from adapter.observer import NullObserver, UpstreamObserver
 from config.settings import UpstreamConfig
 from domain.errors import DataFormatError, DataSourceError, UpstreamTimeoutError
 
@@ -40,6 +41,7 @@ class UpstreamClient:
         concurrency: int,
         headers: Mapping[str, str] | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        observer: UpstreamObserver | None = None,
     ) -> None:
         """Args:
         source: Name of the upstream in error messages, e.g. "USGS Water Data API".
@@ -47,6 +49,7 @@ class UpstreamClient:
         concurrency: Most requests in flight at once from this process.
         headers: Extra headers on every request (e.g. an API key); never logged.
         sleep: Waits between attempts (tests record the waits instead).
+        observer: Receives every attempt's outcome and latency, and the retries.
         """
         self.source = source
         self._config = config
@@ -56,6 +59,7 @@ class UpstreamClient:
         self._session = requests.Session()
         self._session.headers.update({"User-Agent": config.user_agent, "Accept": "application/json"})
         self._session.headers.update(headers or {})
+        self._observer = observer or NullObserver()
 
     def get_json(self, url: str, params: Mapping[str, str] | None = None) -> Any:
         """GET `url` and return the decoded JSON body.
@@ -73,17 +77,21 @@ class UpstreamClient:
         attempt = 0
         while True:
             retry_after = None
+            began = time.perf_counter()
             try:
                 response = self._send(url, params)
             except requests.Timeout as exc:
+                self._observe("timeout", began)
                 failure: DataSourceError = UpstreamTimeoutError(
                     f"{self.source}: no answer from {where} within {self._config.timeout_s:g} s"
                 )
                 failure.__cause__ = exc
             except requests.RequestException as exc:
+                self._observe("connection_error", began)
                 failure = DataSourceError(f"{self.source}: cannot read {where}: {_detail(str(exc))}")
                 failure.__cause__ = exc
             else:
+                self._observe(_outcome(response.status_code), began)
                 if response.status_code < 300:
                     return self._decode(response, where)
                 failure = DataSourceError(
@@ -94,6 +102,9 @@ class UpstreamClient:
                 retry_after = _retry_after_s(response)
             self._wait_before_retry(failure, attempt, retry_after)
             attempt += 1
+
+    def _observe(self, outcome: str, began: float) -> None:
+        self._observer.upstream_request(self.source, outcome, time.perf_counter() - began)
 
     def _send(self, url: str, params: Mapping[str, str] | None) -> requests.Response:
         with self._slots:
@@ -113,6 +124,7 @@ class UpstreamClient:
             step = self._config.backoff_s * 2**attempt
             retry_after = min(cap, step * (1.0 - 0.5 * self._jitter.random()))
         LOGGER.warning("%s; retry %d of %d in %.2f s", failure, attempt + 1, self._config.retries, retry_after)
+        self._observer.upstream_retry(self.source)
         self._sleep(retry_after)
 
     def _decode(self, response: requests.Response, where: str) -> Any:
@@ -124,6 +136,14 @@ class UpstreamClient:
                 f"{self.source}: {where} answered with a body that is not valid JSON ({kind}): "
                 f"{_detail(response.text)!r}"
             ) from exc
+
+
+def _outcome(status: int) -> str:
+    if status < 300:
+        return "ok"
+    if status == 429:
+        return "http_429"
+    return "http_5xx" if status >= 500 else "http_4xx"
 
 
 def _upstream_reason(response: requests.Response) -> str:

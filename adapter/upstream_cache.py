@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from adapter.observer import NullObserver, UpstreamObserver
 from config.settings import UpstreamConfig
 from domain.errors import DataSourceError
 
@@ -71,13 +72,17 @@ def data_ttl_s(last_day: dt.date, today: dt.date, upstream: UpstreamConfig) -> f
 class UpstreamCache:
     """Upstream payloads on disk, shared by readers, threads and processes."""
 
-    def __init__(self, path: Path, now: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, path: Path, now: Callable[[], float] = time.time, observer: UpstreamObserver | None = None
+    ) -> None:
         """Args:
         path: The SQLite file; its directory is created on first use.
         now: Wall clock in seconds (tests move it instead of waiting).
+        observer: Counts hits, misses and stale serves.
         """
         self._path = path
         self._now = now
+        self._observer = observer or NullObserver()
         self._guard = threading.Lock()
         self._key_locks: dict[str, threading.Lock] = {}
 
@@ -100,6 +105,7 @@ class UpstreamCache:
             entry = self._read(key)
             now = self._now()
             if entry is not None and now - entry[0] < ttl_s:
+                self._observer.cache_lookup("hit")
                 return CachedPayload(entry[1])
             try:
                 payload = download()
@@ -107,7 +113,9 @@ class UpstreamCache:
                 if entry is None:
                     raise
                 LOGGER.warning("%s; serving the cached copy fetched %.0f s ago", exc, now - entry[0])
+                self._observer.cache_lookup("stale")
                 return CachedPayload(entry[1], stale_age_s=now - entry[0])
+            self._observer.cache_lookup("miss")
             self._write(key, now, payload)
             return CachedPayload(payload)
 

@@ -90,6 +90,9 @@ class ServerConfig(_Section):
     section: ClassVar[str] = "server"
     host: str = setting("0.0.0.0", doc="address the service listens on")
     port: int = setting(8888, doc="port the service listens on", check=checks.between(1, 65535))
+    log_format: Literal["json", "text"] = setting(
+        "json", doc="service logs as JSON lines (one access line per request) or as plain text"
+    )
     log_level: str = setting(
         "INFO",
         doc="Python logging level",

@@ -112,6 +112,8 @@ def _query_parameter(name: str, schema: dict, required: bool) -> dict:
 class SwaggerPageHandler(JsonErrorsMixin, tornado.web.RequestHandler):
     """The Swagger UI page."""
 
+    route = "/doc"
+
     def get(self) -> None:
         self.set_header("Content-Type", "text/html; charset=UTF-8")
         self.write(UI_PAGE)
@@ -119,6 +121,8 @@ class SwaggerPageHandler(JsonErrorsMixin, tornado.web.RequestHandler):
 
 class OpenApiSpecHandler(JsonErrorsMixin, tornado.web.RequestHandler):
     """The OpenAPI document as JSON."""
+
+    route = "/doc/swagger.json"
 
     def initialize(self, spec: dict) -> None:
         self._spec = spec
@@ -129,6 +133,8 @@ class OpenApiSpecHandler(JsonErrorsMixin, tornado.web.RequestHandler):
 
 class SwaggerAssetHandler(JsonErrorsMixin, tornado.web.StaticFileHandler):
     """Swagger UI's scripts and styles, from the installed swagger-ui-bundle."""
+
+    route = "/doc/static"
 
 
 def doc_routes(spec: dict) -> list[tornado.web.URLSpec]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 
 import pandas as pd
 
@@ -11,6 +12,7 @@ from adapter.base import AbstractFlowReader, AbstractMeteoReader
 from domain.errors import InsufficientDataError
 from domain.forecast import Forecast, ForecastDay
 from domain.provenance import oldest, stale_age
+from service.metrics import ServiceMetrics
 from service.served_model import LoadedModel, ServedModel
 from utils.dates import lead_dates
 
@@ -20,15 +22,23 @@ LOGGER = logging.getLogger(__name__)
 class ForecastService:
     """Issues flow forecasts and hindcasts for the sites the served model knows."""
 
-    def __init__(self, flow_reader: AbstractFlowReader, meteo_reader: AbstractMeteoReader, model: ServedModel) -> None:
+    def __init__(
+        self,
+        flow_reader: AbstractFlowReader,
+        meteo_reader: AbstractMeteoReader,
+        model: ServedModel,
+        metrics: ServiceMetrics | None = None,
+    ) -> None:
         """Args:
         flow_reader: Observed flow.
         meteo_reader: Meteorology, past and forecast.
         model: The served model (every forecast fails with 503 while there is none).
+        metrics: Counts forecasts and times the model.
         """
         self._flow = flow_reader
         self._meteo = meteo_reader
         self._model = model
+        self._metrics = metrics
 
     def forecast(self, site_id: str, forecast_days: int, issue_date: dt.date | None = None) -> Forecast:
         """Forecast daily flow for the days after the issue date.
@@ -48,7 +58,7 @@ class ForecastService:
             InsufficientDataError: Too little data around the issue date.
             DataSourceError: A reader failed.
         """
-        return self._forecast(self._model.current, site_id, forecast_days, issue_date)
+        return self._forecast(self._model.current, site_id, forecast_days, issue_date, self._metrics)
 
     def smoke_test(self, candidate: LoadedModel) -> Forecast:
         """A forecast of the first site a model serves, from its last observed day: the check a model
@@ -58,9 +68,16 @@ class ForecastService:
             StreamflowError: As `forecast` (a data problem, or a model that cannot forecast).
         """
         site = candidate.predictor.bundle.sites[0]
-        return self._forecast(candidate, site.site_id, candidate.predictor.horizon, None)
+        return self._forecast(candidate, site.site_id, candidate.predictor.horizon, None, metrics=None)
 
-    def _forecast(self, loaded: LoadedModel, site_id: str, forecast_days: int, issue_date: dt.date | None) -> Forecast:
+    def _forecast(
+        self,
+        loaded: LoadedModel,
+        site_id: str,
+        forecast_days: int,
+        issue_date: dt.date | None,
+        metrics: ServiceMetrics | None,
+    ) -> Forecast:
         predictor = loaded.predictor
         site = predictor.site(site_id)
         last_observed = self._flow.last_observed(site_id)
@@ -77,7 +94,11 @@ class ForecastService:
         flow = self._flow.read_flow(site_id, period.first_day, period.last_day if hindcast else issue)
         history = self._meteo.read_history(site, period.first_day, issue)
         ahead = self._meteo.read_forecast(site, issue, predictor.horizon)
+        began = time.perf_counter()
         values = predictor.predict(site_id, issue, flow, history, ahead)[:forecast_days]
+        if metrics is not None:  # a smoke test of a model not yet served counts nowhere
+            metrics.inference_seconds.observe(time.perf_counter() - began)
+            metrics.forecasts.labels("computed").inc()
         observed = flow.set_index("time")["flow"]
         days = tuple(
             ForecastDay(lead, day, float(value), _observed_on(observed, day) if hindcast else None)

@@ -13,6 +13,7 @@ import asyncio
 import hmac
 import json
 import logging
+import uuid
 from concurrent.futures import Executor
 from http import HTTPStatus
 from typing import Any
@@ -25,6 +26,8 @@ from domain.errors import METHOD_NOT_ALLOWED, NOT_FOUND, InvalidRequestError, St
 from domain.requests import INFO_QUERY_SCHEMA, parse_query
 from service.forecast_service import ForecastService
 from service.info_service import InfoService
+from service.logs import log_request
+from service.metrics import ServiceMetrics
 from service.retrain_service import RetrainService
 from service.served_model import ServedModel
 
@@ -55,15 +58,41 @@ class InFlightRequests:
         await self._idle.wait()
 
 
+MAX_REQUEST_ID_CHARS = 128
 # Codes of the errors tornado raises itself, before or instead of a handler method.
 HTTP_ERROR_CODES = {400: InvalidRequestError.code, 404: NOT_FOUND.code, 405: METHOD_NOT_ALLOWED.code}
 
 
 class JsonErrorsMixin:
-    """In-flight accounting, and every error as `{"error": {"code": ..., "message": ...}}`.
+    """In-flight accounting, request ids, the access line's fields, and every error as
+    `{"error": {"code": ..., "message": ...}}`.
 
     Mixed into every handler of the app, the documentation's included, ahead of its tornado base class.
     """
+
+    # The route as declared: the access log's and the metrics' label, never the raw path.
+    route = "unmatched"
+
+    @property
+    def request_id(self) -> str:
+        """The client's or the load balancer's request id when it sent a usable one, else a new one."""
+        if not hasattr(self, "_request_id"):
+            headers = self.request.headers
+            given = headers.get("X-Request-Id") or headers.get("X-Amzn-Trace-Id") or ""
+            usable = given.isprintable() and 0 < len(given) <= MAX_REQUEST_ID_CHARS
+            self._request_id = given if usable else uuid.uuid4().hex
+        return self._request_id
+
+    @property
+    def log_fields(self) -> dict[str, Any]:
+        """Fields this request adds to its access line (site, model version, error)."""
+        if not hasattr(self, "_log_fields"):
+            self._log_fields: dict[str, Any] = {}
+        return self._log_fields
+
+    def set_default_headers(self) -> None:
+        # Also after the clear() of an error answer: every answer names its request.
+        self.set_header("X-Request-Id", self.request_id)
 
     def prepare(self) -> None:
         # on_finish also runs for requests tornado rejects before prepare (TRACE, unknown methods):
@@ -88,6 +117,7 @@ class JsonErrorsMixin:
             self.set_header("Allow", ", ".join(self.allowed_methods()))
         if status_code == 401:
             self.set_header("WWW-Authenticate", 'Bearer realm="operator"')
+        self.log_fields.update(error=code, error_message=message)
         self.set_status(status_code)
         self.set_header("Content-Type", "application/json; charset=UTF-8")
         self.finish({"error": {"code": code, "message": message}})
@@ -101,11 +131,33 @@ class JsonErrorsMixin:
         ]
 
     def log_exception(self, typ, value, tb) -> None:
-        if isinstance(value, StreamflowError):
-            # Expected errors: one line, no traceback.
-            LOGGER.warning("%s %s -> %d %s", self.request.method, self.request.uri, value.status, value)
-        else:
-            super().log_exception(typ, value, tb)
+        # Expected errors are logged once, on the access line; anything else with its traceback.
+        if not isinstance(value, StreamflowError | tornado.web.HTTPError):
+            LOGGER.error(
+                "unexpected error in %s %s",
+                self.request.method,
+                self.route,
+                exc_info=(typ, value, tb),
+                extra={"request_id": self.request_id},
+            )
+
+
+def access_log(handler: tornado.web.RequestHandler) -> None:
+    """The application's `log_function`: one access line and the request metrics per request."""
+    method = (
+        handler.request.method if handler.request.method in tornado.web.RequestHandler.SUPPORTED_METHODS else "OTHER"
+    )
+    route = getattr(handler, "route", "unmatched")
+    status = handler.get_status()
+    seconds = handler.request.request_time()
+    fields = {"method": method, "route": route, "status": status, "duration_ms": round(seconds * 1000, 2)}
+    if isinstance(handler, JsonErrorsMixin):
+        fields.update(request_id=handler.request_id, **handler.log_fields)
+    log_request(fields)
+    metrics: ServiceMetrics | None = handler.application.settings.get("metrics")
+    if metrics is not None:
+        metrics.requests.labels(route, method, str(status)).inc()
+        metrics.request_seconds.labels(route).observe(seconds)
 
 
 class BaseHandler(JsonErrorsMixin, tornado.web.RequestHandler):
@@ -143,6 +195,8 @@ class BaseHandler(JsonErrorsMixin, tornado.web.RequestHandler):
 class NotFoundHandler(BaseHandler):
     """Answers every unknown path with a JSON 404."""
 
+    route = "unmatched"
+
     def prepare(self) -> None:
         super().prepare()
         raise tornado.web.HTTPError(404, "no such path %s: see /doc", self.request.path)
@@ -150,6 +204,8 @@ class NotFoundHandler(BaseHandler):
 
 class HealthHandler(BaseHandler):
     """Readiness probe."""
+
+    route = "/healthCheck"
 
     def initialize(self, model: ServedModel) -> None:
         self._model = model
@@ -190,6 +246,8 @@ class HealthHandler(BaseHandler):
 class InfoHandler(BaseHandler):
     """Sites the service forecasts."""
 
+    route = "/info"
+
     def initialize(self, info_service: InfoService) -> None:
         self._service = info_service
 
@@ -225,6 +283,8 @@ class InfoHandler(BaseHandler):
 class ForecastHandler(BaseHandler):
     """Flow forecasts."""
 
+    route = "/forecast"
+
     def initialize(self, forecast_service: ForecastService, model: ServedModel) -> None:
         self._service = forecast_service
         self._model = model
@@ -257,9 +317,11 @@ class ForecastHandler(BaseHandler):
           "504": {$ref: "#/components/responses/GatewayTimeout"}
         """
         query = self.query(self._model.current.query_schema)
+        self.log_fields["site_id"] = query["site_id"]
         forecast = await self.run_blocking(
             self._service.forecast, query["site_id"], query["forecast_days"], query.get("issue_date")
         )
+        self.log_fields["model_version"] = forecast.model_version
         self.write(forecast.as_json())
 
 
@@ -283,6 +345,8 @@ class OperatorHandler(BaseHandler):
 
 class RetrainHandler(OperatorHandler):
     """Start a retraining job."""
+
+    route = "/retrain"
 
     async def post(self) -> None:
         """Start retraining: main_train.py in a process of its own, through the same gate.
@@ -326,6 +390,8 @@ class RetrainHandler(OperatorHandler):
 class RetrainJobHandler(OperatorHandler):
     """A retraining job's state."""
 
+    route = "/retrain/{job_id}"
+
     def get(self, job_id: str) -> None:
         """Follow a retraining job.
         ---
@@ -347,3 +413,22 @@ class RetrainJobHandler(OperatorHandler):
         """
         self.authorize()
         self.write(self._service.job(job_id).as_json())
+
+
+class MetricsHandler(JsonErrorsMixin, tornado.web.RequestHandler):
+    """Prometheus metrics, in the text exposition format."""
+
+    route = "/metrics"
+
+    def initialize(self, metrics: ServiceMetrics, model: ServedModel) -> None:
+        self._metrics = metrics
+        self._model = model
+
+    def get(self) -> None:
+        try:
+            loaded = self._model.current
+            self._metrics.serving(loaded.predictor.version, loaded.registry_version)
+        except StreamflowError:
+            self._metrics.model.clear()
+        self.set_header("Content-Type", self._metrics.content_type)
+        self.write(self._metrics.render())

@@ -230,3 +230,25 @@ def test_upstream_failure_with_an_expired_copy_serves_it_marked_stale(
         assert 0 <= stale["stale_age_s"] < 60 if stale_data else stale["stale_age_s"] is None
         assert stale["forecast"] == fresh["forecast"]
         assert get_json(service, OTHER_FORECAST)[1]["stale"] is False
+
+
+def test_metrics_count_upstream_attempts_retries_and_cache_lookups(live_config, live_replay, tmp_path) -> None:
+    from test.integration.test_monitoring import samples
+
+    live_replay.fail("usgs-daily", http_error(503, b"Service Unavailable"), times=1, match=USGS_FIXTURE_SITE)
+    with RunningService(with_upstream(live_config, tmp_path / "cold"), lambda: TODAY) as service:
+        assert get_json(service, FORECAST)[0] == 200  # after one retry
+        assert get_json(service, FORECAST)[0] == 200  # from the cache
+        found = samples(service.get("/metrics").text)
+
+    def total(name: str, **labels: str) -> float:
+        return sum(value for (sample, have), value in found.items() if sample == name and set(labels.items()) <= have)
+
+    usgs = "USGS Water Data API"
+    assert total("streamflow_upstream_requests_total", upstream=usgs, outcome="http_5xx") == 1
+    assert total("streamflow_upstream_retries_total", upstream=usgs) == 1
+    assert total("streamflow_upstream_requests_total", upstream=usgs, outcome="ok") >= 1
+    assert total("streamflow_upstream_requests_total", upstream="Open-Meteo", outcome="ok") >= 1
+    assert total("streamflow_upstream_request_duration_seconds_count", upstream="Open-Meteo") >= 1
+    assert total("streamflow_upstream_cache_total", outcome="miss") >= 1
+    assert total("streamflow_upstream_cache_total", outcome="hit") >= 1
