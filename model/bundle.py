@@ -40,7 +40,7 @@ CURRENT_LINK = "current"
 WEIGHTS_FILE = "weights.pt"
 METADATA_FILE = "bundle.json"
 BUNDLES_KEPT = 3
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 
 
 @dataclasses.dataclass(frozen=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
 import logging
 
 import numpy as np
@@ -33,6 +34,23 @@ MAX_FLOW_STALENESS_DAYS = 30
 def use_threads(count: int) -> None:
     """Let torch use `count` threads for each forward pass (process-wide)."""
     torch.set_num_threads(count)
+
+
+@dataclasses.dataclass(frozen=True)
+class Prediction:
+    """One forecast and what went into it.
+
+    Attributes:
+        flows: [horizon] forecast flow in m3/s, >= 0; the ensemble mean.
+        inputs_fingerprint: SHA-256 of the model's input window: the same inputs give the same forecast.
+        drift: Share of the window's observed inputs outside the site's training range (NaN: none observed).
+        filled_gaps: Missing values of the window the model saw as masked or filled (flow days, meteo values).
+    """
+
+    flows: np.ndarray
+    inputs_fingerprint: str
+    drift: float
+    filled_gaps: int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,7 +111,7 @@ class Predictor:
         flow: pd.DataFrame,
         meteo_history: pd.DataFrame,
         meteo_forecast: pd.DataFrame,
-    ) -> np.ndarray:
+    ) -> Prediction:
         """Forecast flow for the `horizon` days after `issue_date`.
 
         Args:
@@ -104,7 +122,7 @@ class Predictor:
             meteo_forecast: `MeteoFrame` rows of the lead days; where both frames have a day, this one wins.
 
         Returns:
-            [horizon] forecast flow in m3/s, >= 0; the ensemble mean.
+            The forecast, with the fingerprint, drift and gaps of its inputs.
 
         Raises:
             UnknownSiteError: The model does not serve the site.
@@ -122,7 +140,12 @@ class Predictor:
         window = cut_window(to_site_tensors(record, self.bundle.scaler, seq_len), seq_len - 1, 1, seq_len, self.horizon)
         standardized = self._ensemble.mean_forecast(stack_windows([window]))[0, 0]
         flow_mm = np.maximum(self.bundle.scaler.unstandardize_flow(site_id, standardized), 0.0)
-        return mm_per_day_to_m3s(flow_mm, site.area_km2)
+        return Prediction(
+            flows=mm_per_day_to_m3s(flow_mm, site.area_km2),
+            inputs_fingerprint=_fingerprint(site_id, issue_date, record),
+            drift=self.bundle.scaler.outside_training_range(site_id, record.meteo, record.flow_mm),
+            filled_gaps=int(np.isnan(record.meteo).sum() + np.isnan(record.flow_mm[:seq_len]).sum()),
+        )
 
     def _check_coverage(self, record: SiteSeries, issue_date: dt.date) -> None:
         seq_len = self.bundle.model.seq_len
@@ -141,3 +164,10 @@ class Predictor:
             )
         if np.isnan(record.flow_mm[max(seq_len - 1 - MAX_FLOW_STALENESS_DAYS, 0) : seq_len]).all():
             raise InsufficientDataError(f"no observed flow in the {MAX_FLOW_STALENESS_DAYS} days up to {issue_date}")
+
+
+def _fingerprint(site_id: str, issue_date: dt.date, record: SiteSeries) -> str:
+    digest = hashlib.sha256(f"{site_id}|{issue_date}|".encode())
+    digest.update(np.ascontiguousarray(record.meteo).tobytes())
+    digest.update(np.ascontiguousarray(record.flow_mm).tobytes())
+    return digest.hexdigest()

@@ -42,6 +42,9 @@ class FeatureScaler:
     static_mean: np.ndarray
     static_std: np.ndarray
     site_static: dict[str, np.ndarray]
+    # Per site, [2, n_features + 1]: the training period's min and max of each raw meteo variable
+    # and of flow (mm/day), against which serving inputs are checked for drift.
+    site_ranges: dict[str, np.ndarray]
 
     @classmethod
     def fit(
@@ -71,13 +74,14 @@ class FeatureScaler:
         periods = [_slice(record, start, end) for record in records]
         meteo = _root(np.concatenate([meteo for meteo, _ in periods]), features, root_scaled)
         log_flow = np.log(np.concatenate([flow for _, flow in periods]) + LOG_FLOW_OFFSET)
-        flow_std, statics = {}, {}
+        flow_std, statics, ranges = {}, {}, {}
         for record, (site_meteo, site_flow) in zip(records, periods, strict=True):
             site_id = record.site.site_id
             if np.isnan(site_flow).all():
                 raise InsufficientDataError(f"site {site_id} has no observed flow between {start} and {end}")
             flow_std[site_id] = float(max(np.nanstd(site_flow), MIN_STD))
             statics[site_id] = site_signatures(record, site_meteo, site_flow, features)
+            ranges[site_id] = _ranges(np.column_stack([site_meteo, site_flow]))
         names = tuple(statics[records[0].site.site_id])
         table = np.array([[statics[site][name] for name in names] for site in statics], dtype=np.float64)
         return cls(
@@ -92,7 +96,20 @@ class FeatureScaler:
             static_mean=table.mean(axis=0),
             static_std=np.maximum(table.std(axis=0), MIN_STD),
             site_static={site: np.array([values[name] for name in names]) for site, values in statics.items()},
+            site_ranges=ranges,
         )
+
+    def outside_training_range(self, site_id: str, meteo: np.ndarray, flow_mm: np.ndarray) -> float:
+        """Share of the observed values of [days, n_features] meteorology and [days] flow (mm/day)
+        outside the site's training-period range: the input drift of a forecast (NaN: nothing observed)."""
+        values = np.column_stack([meteo, flow_mm]).astype(np.float64)
+        low, high = self.site_ranges[site_id]
+        observed = ~np.isnan(values)
+        if not observed.any():
+            return float("nan")
+        with np.errstate(invalid="ignore"):
+            outside = observed & ((values < low) | (values > high))
+        return float(outside.sum() / observed.sum())
 
     def scale_meteo(self, meteo: np.ndarray) -> np.ndarray:
         """Standardise [days, n_features] meteorology; missing values become the mean (0)."""
@@ -129,6 +146,7 @@ class FeatureScaler:
             "static_mean": self.static_mean.tolist(),
             "static_std": self.static_std.tolist(),
             "site_static": {site: values.tolist() for site, values in self.site_static.items()},
+            "site_ranges": {site: values.tolist() for site, values in self.site_ranges.items()},
         }
 
     @classmethod
@@ -150,7 +168,17 @@ class FeatureScaler:
             static_mean=np.array(data["static_mean"]),
             static_std=np.array(data["static_std"]),
             site_static={site: np.array(values) for site, values in data["site_static"].items()},
+            site_ranges={site: np.array(values, dtype=np.float64) for site, values in data["site_ranges"].items()},
         )
+
+
+def _ranges(values: np.ndarray) -> np.ndarray:
+    """[2, columns] min and max of each column over its observed values (NaN where none is)."""
+    observed = ~np.isnan(values)
+    low = np.where(observed, values, np.inf).min(axis=0)
+    high = np.where(observed, values, -np.inf).max(axis=0)
+    empty = ~observed.any(axis=0)
+    return np.vstack([np.where(empty, np.nan, low), np.where(empty, np.nan, high)])
 
 
 def _root(meteo: np.ndarray, features: tuple[str, ...], names: tuple[str, ...]) -> np.ndarray:

@@ -95,7 +95,8 @@ class ForecastService:
         history = self._meteo.read_history(site, period.first_day, issue)
         ahead = self._meteo.read_forecast(site, issue, predictor.horizon)
         began = time.perf_counter()
-        values = predictor.predict(site_id, issue, flow, history, ahead)[:forecast_days]
+        prediction = predictor.predict(site_id, issue, flow, history, ahead)
+        values = prediction.flows[:forecast_days]
         if metrics is not None:  # a smoke test of a model not yet served counts nowhere
             metrics.inference_seconds.observe(time.perf_counter() - began)
             metrics.forecasts.labels("computed").inc()

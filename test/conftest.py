@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -54,3 +55,16 @@ def upstream_config(replay: ReplayServer, tmp_path: Path) -> UpstreamConfig:
     """Upstream settings pointed at `replay`, with an empty cache and tiny timeouts and backoff."""
     settings = upstream_settings(replay, tmp_path / "cache")
     return UpstreamConfig(**{**settings, "cache_dir": tmp_path / "cache"})
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A real PostgreSQL server on 127.0.0.1 for the session (skipped without PostgreSQL, except in CI)."""
+    from test.postgres_server import postgres_binaries, postgres_server
+
+    if postgres_binaries() is None:
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL is required in CI (.ci/run installs it)")
+        pytest.skip("PostgreSQL not installed")
+    with postgres_server() as url:
+        yield url

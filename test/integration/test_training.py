@@ -26,7 +26,7 @@ def test_bundle_holds_everything_needed_to_serve_and_audit(trained_config: AppCo
     current = (model_dir / CURRENT_LINK).resolve()
     assert (current / WEIGHTS_FILE).is_file()
     meta = json.loads((current / METADATA_FILE).read_text())
-    assert meta["format_version"] == 2
+    assert meta["format_version"] == 3
     assert meta["version"] == current.name and meta["version"].endswith(meta["data_fingerprint"][:8])
     assert meta["model"]["seq_len"] == 120 and meta["model"]["max_forecast_days"] == 5
     assert meta["scaler"]["features"] == list(trained_config.model.meteo_features)

@@ -201,7 +201,7 @@ def test_corrupt_bundle_is_model_not_loaded(tmp_path: Path, scaler: FeatureScale
         load_bundle(tmp_path)
 
 
-@pytest.mark.parametrize("format_version", [1, 99])
+@pytest.mark.parametrize("format_version", [1, 2, 99])
 def test_other_format_version_is_refused_with_a_request_to_retrain(
     tmp_path: Path, scaler: FeatureScaler, format_version: int
 ) -> None:
@@ -210,7 +210,7 @@ def test_other_format_version_is_refused_with_a_request_to_retrain(
     meta["format_version"] = format_version
     (directory / METADATA_FILE).write_text(json.dumps(meta), encoding="utf-8")
 
-    with pytest.raises(ModelNotLoadedError, match=f"has format {format_version}, this version reads format 2: retrain"):
+    with pytest.raises(ModelNotLoadedError, match=f"has format {format_version}, this version reads format 3: retrain"):
         load_bundle(tmp_path)
 
 

@@ -40,6 +40,7 @@ def identity_scaler() -> FeatureScaler:
         static_mean=np.zeros(0),
         static_std=np.ones(0),
         site_static={SITE.site_id: np.zeros(0)},
+        site_ranges={SITE.site_id: np.array([[0.0, 0.0], [100.0, 100.0]])},
     )
 
 

@@ -75,13 +75,16 @@ def test_input_period_covers_seq_len_past_days_and_the_lead_days(predictor: Pred
 def test_a_forecast_from_the_window_equals_the_hindcast_over_the_whole_record(predictor: Predictor) -> None:
     meteo, flow = frames()
     period = predictor.input_period(ISSUE)
-    forecast = predictor.predict(
+    prediction = predictor.predict(
         SITE.site_id,
         ISSUE,
         between(flow, period.first_day, ISSUE),
         between(meteo, period.first_day, ISSUE),
         between(meteo, ISSUE + dt.timedelta(days=1), period.last_day),
     )
+    forecast = prediction.flows
+    assert len(prediction.inputs_fingerprint) == 64 and prediction.filled_gaps == 0
+    assert 0.0 <= prediction.drift < 0.5  # April-May inputs against a January-March training range
     # Scoring cuts the same issue day out of the whole record, scaled at once.
     scaler = predictor.bundle.scaler
     record = build_site_series(SITE, meteo, flow, FEATURES)
@@ -103,7 +106,22 @@ def test_flow_after_the_issue_day_is_never_an_input(predictor: Predictor) -> Non
     known = predictor.predict(SITE.site_id, ISSUE, between(flow, period.first_day, ISSUE), history, ahead)
     later = between(flow, period.first_day, period.last_day).assign(flow=lambda f: f["flow"] * 100.0)
     later.loc[later["time"] <= pd.Timestamp(ISSUE), "flow"] /= 100.0
-    np.testing.assert_array_equal(predictor.predict(SITE.site_id, ISSUE, later, history, ahead), known)
+    again = predictor.predict(SITE.site_id, ISSUE, later, history, ahead)
+    np.testing.assert_array_equal(again.flows, known.flows)
+    assert again.inputs_fingerprint == known.inputs_fingerprint  # the inputs it saw are the same
+
+
+def test_other_inputs_give_another_fingerprint_and_gaps_are_counted(predictor: Predictor) -> None:
+    meteo, flow = frames()
+    period = predictor.input_period(ISSUE)
+    history = between(meteo, period.first_day, ISSUE)
+    ahead = between(meteo, ISSUE + dt.timedelta(days=1), period.last_day)
+    flow_in = between(flow, period.first_day, ISSUE)
+    base = predictor.predict(SITE.site_id, ISSUE, flow_in, history, ahead)
+    gappy = flow_in.copy()
+    gappy.loc[gappy.index[:3], "flow"] = np.nan
+    other = predictor.predict(SITE.site_id, ISSUE, gappy, history, ahead)
+    assert other.inputs_fingerprint != base.inputs_fingerprint and other.filled_gaps == 3
 
 
 def test_the_meteorological_forecast_wins_over_history_on_a_shared_day(predictor: Predictor) -> None:
@@ -112,8 +130,8 @@ def test_the_meteorological_forecast_wins_over_history_on_a_shared_day(predictor
     flow_in = between(flow, period.first_day, ISSUE)
     ahead = between(meteo, ISSUE + dt.timedelta(days=1), period.last_day)
     stale_history = between(meteo, period.first_day, period.last_day).assign(precipitation=0.0)
-    with_forecast = predictor.predict(SITE.site_id, ISSUE, flow_in, stale_history, ahead)
-    without = predictor.predict(SITE.site_id, ISSUE, flow_in, stale_history, ahead.iloc[0:0])
+    with_forecast = predictor.predict(SITE.site_id, ISSUE, flow_in, stale_history, ahead).flows
+    without = predictor.predict(SITE.site_id, ISSUE, flow_in, stale_history, ahead.iloc[0:0]).flows
     assert not np.array_equal(with_forecast, without)
 
 

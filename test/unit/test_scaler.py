@@ -247,3 +247,18 @@ def test_build_site_series_aligns_meteo_past_the_last_flow_day() -> None:
     np.testing.assert_array_equal(record.meteo[:, 0], [0.0, 1, 2, 3, 4])
     assert np.isnan(record.meteo[:, 1]).all()  # a feature the frame lacks
     assert record.index_of(dt.date(2020, 1, 3)) == 2 and record.day_at(4) == pd.Timestamp("2020-01-05")
+
+
+def test_the_training_range_of_each_input_is_kept_for_drift(records) -> None:
+    scaler = fit(records)
+    record = records[0]
+    site = record.site.site_id
+    inside = scaler.outside_training_range(site, record.meteo[:31], record.flow_mm[:31])
+    assert inside == 0.0  # the training days themselves
+    meteo = record.meteo[:10].copy()
+    meteo[:, 0] = 10_000.0  # far above any training precipitation: a third of the meteo values
+    share = scaler.outside_training_range(site, meteo, record.flow_mm[:10])
+    assert share == pytest.approx(10 / (10 * 4))
+    loaded = FeatureScaler.from_dict(json.loads(json.dumps(scaler.to_dict())))
+    assert loaded.outside_training_range(site, meteo, record.flow_mm[:10]) == share
+    assert np.isnan(scaler.outside_training_range(site, np.full((3, 3), np.nan), np.full(3, np.nan)))
