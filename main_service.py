@@ -25,16 +25,19 @@ from tornado.httpserver import HTTPServer
 from tornado.ioloop import PeriodicCallback
 
 from adapter.factory import build_readers
+from adapter.forecast_archive import ForecastArchive
 from adapter.model_registry import ModelRegistry
 from config.loader import load_config
 from config.settings import AppConfig, ConfigError, Secret
 from domain.errors import ModelNotLoadedError
 from model.bundle import load_bundle
 from model.predictor import Predictor, use_threads
+from service.archive_service import ArchiveService
 from service.doc_handlers import build_openapi_spec, doc_routes
 from service.forecast_service import ForecastService
 from service.handlers import (
     ForecastHandler,
+    ForecastsHandler,
     HealthHandler,
     InFlightRequests,
     InfoHandler,
@@ -53,6 +56,8 @@ from service.served_model import LoadedModel, ServedModel
 
 LOGGER = logging.getLogger(__name__)
 API_VERSION = "1.0.0"
+# At shutdown, pending archive writes get this long.
+ARCHIVE_FLUSH_S = 5.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,6 +70,8 @@ class Services:
     # Largest `forecast_days` the OpenAPI document shows: the model's at start, else the configured one.
     documented_horizon: int
     metrics: ServiceMetrics
+    archive: ArchiveService
+    page_size: int
     # Keeps the model on the registry alias (None with the registry disabled).
     follower: ModelFollower | None = None
     # Retraining over the API (None without an operator token).
@@ -89,14 +96,23 @@ def make_app(
             r"/forecast", ForecastHandler, {"forecast_service": services.forecast, "model": services.model}
         ),
     ]
+    api.append(
+        tornado.web.url(r"/forecasts", ForecastsHandler, {"archive": services.archive, "page_size": services.page_size})
+    )
     if services.retrain is not None:  # the operator endpoints exist only with a token
         operator = {"retrain_service": services.retrain, "token": services.operator_token}
         api += [
             tornado.web.url(r"/retrain", RetrainHandler, operator),
             tornado.web.url(r"/retrain/([^/]+)", RetrainJobHandler, operator),
         ]
-    spec = build_openapi_spec(api, services.documented_horizon, API_VERSION)
-    monitoring = [tornado.web.url(r"/metrics", MetricsHandler, {"metrics": services.metrics, "model": services.model})]
+    spec = build_openapi_spec(api, services.documented_horizon, services.page_size, API_VERSION)
+    monitoring = [
+        tornado.web.url(
+            r"/metrics",
+            MetricsHandler,
+            {"metrics": services.metrics, "model": services.model, "archive": services.archive},
+        )
+    ]
     return tornado.web.Application(
         api + doc_routes(spec) + monitoring,
         default_handler_class=NotFoundHandler,
@@ -122,7 +138,9 @@ def build_services(
     metrics = ServiceMetrics()
     flow_reader, meteo_reader = build_readers(config.data, config.upstream, today, metrics)
     model = ServedModel()
-    forecast = ForecastService(flow_reader, meteo_reader, model, metrics)
+    archive_db = ForecastArchive(config.archive.database_url.reveal(), config.archive.sqlite_path)
+    archive = ArchiveService(archive_db, config.archive.memory_entries, metrics)
+    forecast = ForecastService(flow_reader, meteo_reader, model, metrics, archive)
     follower = None
     if config.registry.enabled:
         registry = ModelRegistry(config.tracking, config.registry.model_name)
@@ -149,7 +167,16 @@ def build_services(
         command = [sys.executable, str(Path(__file__).resolve().parent / "main_train.py"), "--config", str(config_file)]
         retrain = RetrainService(config.paths.jobs_dir, command)
     return Services(
-        model, forecast, InfoService(model), horizon, metrics, follower, retrain, config.server.operator_token
+        model,
+        forecast,
+        InfoService(model),
+        horizon,
+        metrics,
+        archive,
+        config.archive.page_size,
+        follower,
+        retrain,
+        config.server.operator_token,
     )
 
 
@@ -200,6 +227,8 @@ async def serve(config: AppConfig, config_file: Path) -> None:
                 "%d request(s) still running after %.0f s; closing", in_flight.count, config.server.shutdown_timeout_s
             )
         await server.close_all_connections()
+    if not services.archive.flush(ARCHIVE_FLUSH_S):
+        LOGGER.warning("%d forecast(s) not archived at shutdown", services.archive.pending())
     LOGGER.info("stopped")
 
 

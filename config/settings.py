@@ -281,6 +281,23 @@ class RegistryConfig(_Section):
 
 
 @dataclasses.dataclass(frozen=True)
+class ArchiveConfig(_Section):
+    """The archive of issued forecasts and user feedback."""
+
+    section: ClassVar[str] = "archive"
+    database_url: Secret = setting(
+        Secret(),
+        doc="a PostgreSQL URL (`postgresql+psycopg://user:password@host/db`) that replicas share; "
+        "**environment only** (`STREAMFLOW__ARCHIVE__DATABASE_URL`); empty: SQLite at `sqlite_path`",
+    )
+    sqlite_path: Path = setting(Path("resources/cache/archive.sqlite"), doc="the SQLite archive")
+    memory_entries: int = setting(
+        10000, doc="recent forecasts answered from memory before the archive is asked", check=checks.positive()
+    )
+    page_size: int = setting(100, doc="largest page of `GET /forecasts`", check=checks.positive_at_most(1000))
+
+
+@dataclasses.dataclass(frozen=True)
 class UpstreamConfig(_Section):
     """Live upstreams (USGS Water Data OGC API, Open-Meteo): endpoints, HTTP behaviour and cache."""
 
@@ -353,6 +370,7 @@ class AppConfig:
     paths: PathsConfig
     tracking: TrackingConfig
     registry: RegistryConfig
+    archive: ArchiveConfig
     upstream: UpstreamConfig
 
     def __post_init__(self) -> None:

@@ -39,6 +39,7 @@ class Forecast:
         stale_age_s: None when every input was fresh; otherwise the age in seconds of the oldest
             cached input served because its upstream failed.
         registry_version: The model's version in the registry (None when served without one).
+        forecast_id: Its id in the archive (the same forecast, the same id): what feedback names.
     """
 
     site_id: str
@@ -48,10 +49,12 @@ class Forecast:
     hindcast: bool = False
     stale_age_s: float | None = None
     registry_version: str | None = None
+    forecast_id: str | None = None
 
     def as_json(self) -> dict:
         """Return the forecast as a JSON-ready dict."""
         return {
+            "forecast_id": self.forecast_id,
             "site_id": self.site_id,
             "issue_date": self.issue_date.isoformat(),
             "unit": FLOW_UNIT,

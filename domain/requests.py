@@ -69,6 +69,34 @@ def forecast_query_schema(max_forecast_days: int) -> dict:
     }
 
 
+def forecasts_query_schema(page_size: int) -> dict:
+    """The schema of `/forecasts` query parameters (the issued forecasts, paged)."""
+    return {
+        "type": "object",
+        "properties": {
+            "site_id": SITE_ID_SCHEMA,
+            "issued_since": {
+                "type": "string",
+                "format": "date-time",
+                "pattern": r"^(19|20|21)[0-9]{2}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})$",
+                "description": "Only forecasts issued at or after this time (ISO 8601, e.g. 2026-10-01T06:00:00Z)",
+            },
+            "cursor": {
+                "type": "string",
+                "pattern": "^[A-Za-z0-9_=-]{1,200}$",
+                "description": "The next_cursor of the previous page",
+            },
+            "limit": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": page_size,
+                "description": f"Forecasts per page, 1 to {page_size} (default {page_size})",
+            },
+        },
+        "additionalProperties": False,
+    }
+
+
 def parse_query(schema: dict, arguments: Mapping[str, list[str]]) -> dict[str, Any]:
     """Validate query parameters against a schema.
 
@@ -96,7 +124,16 @@ def parse_query(schema: dict, arguments: Mapping[str, list[str]]) -> dict[str, A
         raise InvalidRequestError(_describe(error, query))
     if "issue_date" in query:
         query["issue_date"] = dt.date.fromisoformat(query["issue_date"])
+    if "issued_since" in query:
+        query["issued_since"] = _moment(query["issued_since"])
     return query
+
+
+def _moment(text: str) -> dt.datetime:
+    try:
+        return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise InvalidRequestError(f"parameter 'issued_since' must be an ISO 8601 time, got {text!r}") from exc
 
 
 def _cast(property_schema: dict, raw: str) -> Any:
@@ -121,7 +158,7 @@ def _describe(error: jsonschema.ValidationError, query: Mapping[str, Any]) -> st
         "minimum": f"must be at least {error.validator_value}",
         "maximum": f"must be at most {error.validator_value}",
         "pattern": _pattern_reason(name),
-        "format": "must be a valid calendar date YYYY-MM-DD",
+        "format": "must be a valid calendar date YYYY-MM-DD" if name == "issue_date" else "must be an ISO 8601 time",
     }
     reason = reasons.get(error.validator, error.message)
     return f"parameter '{name}' {reason}, got {value!r}"
@@ -132,4 +169,6 @@ def _pattern_reason(name: str) -> str:
         return f"must be a USGS site number of {SITE_ID_DESCRIPTION}"
     if name == "issue_date":
         return "must be a date YYYY-MM-DD between {} and {}".format(*ISSUE_DATE_RANGE)
+    if name == "cursor":
+        return "is not a cursor this service gave"
     return "is malformed"

@@ -96,6 +96,7 @@ INFO_SCHEMA = {
 FORECAST_SCHEMA = {
     "type": "object",
     "required": [
+        "forecast_id",
         "site_id",
         "issue_date",
         "unit",
@@ -107,6 +108,10 @@ FORECAST_SCHEMA = {
         "forecast",
     ],
     "properties": {
+        "forecast_id": {
+            "type": "string",
+            "description": "Id of the forecast in the archive (the same forecast always has the same id); feedback names it",
+        },
         "site_id": {"type": "string"},
         "issue_date": {**DATE, "description": "Last day of observed flow the forecast starts from"},
         "unit": {"type": "string", "enum": ["m3/s"]},
@@ -166,6 +171,41 @@ RETRAIN_JOB_SCHEMA = {
     },
 }
 
+ARCHIVED_FORECAST_SCHEMA = {
+    "type": "object",
+    "required": ["forecast_id", "site_id", "issue_date", "model_version", "issued_at", "hindcast", "flows"],
+    "properties": {
+        "forecast_id": {"type": "string"},
+        "site_id": {"type": "string"},
+        "issue_date": DATE,
+        "model_version": {"type": "string"},
+        "registry_version": {"type": "string", "nullable": True},
+        "inputs_fingerprint": {"type": "string", "description": "SHA-256 of the model's input window"},
+        "hindcast": {"type": "boolean"},
+        "issued_at": {"type": "string", "format": "date-time", "description": "When it was first issued (UTC)"},
+        "stale_age_s": {"type": "number", "nullable": True},
+        "drift": {
+            "type": "number",
+            "nullable": True,
+            "description": "Share of its inputs outside the site's training range",
+        },
+        "filled_gaps": {"type": "integer", "description": "Missing input values the model saw masked or filled"},
+        "flows": {"type": "array", "items": {"type": "number", "minimum": 0}, "description": "m3/s per lead day"},
+    },
+}
+FORECAST_LIST_SCHEMA = {
+    "type": "object",
+    "required": ["forecasts", "next_cursor"],
+    "properties": {
+        "forecasts": {"type": "array", "items": {"$ref": "#/components/schemas/ArchivedForecast"}},
+        "next_cursor": {
+            "type": "string",
+            "nullable": True,
+            "description": "Pass it as cursor for the next page; null on the last page",
+        },
+    },
+}
+
 COMPONENT_SCHEMAS = {
     "Error": ERROR_SCHEMA,
     "Health": HEALTH_SCHEMA,
@@ -173,4 +213,6 @@ COMPONENT_SCHEMAS = {
     "Info": INFO_SCHEMA,
     "Forecast": FORECAST_SCHEMA,
     "RetrainJob": RETRAIN_JOB_SCHEMA,
+    "ArchivedForecast": ARCHIVED_FORECAST_SCHEMA,
+    "ForecastList": FORECAST_LIST_SCHEMA,
 }

@@ -54,6 +54,23 @@ class Prediction:
 
 
 @dataclasses.dataclass(frozen=True)
+class ModelInputs:
+    """A forecast's input window, ready to run.
+
+    Attributes:
+        record: The window: `seq_len` past days and the lead days.
+        fingerprint: SHA-256 of site, issue day and the window's values.
+        drift: Share of the window's observed inputs outside the site's training range (NaN: none observed).
+        filled_gaps: Missing values of the window (past flow days, meteo values) the model saw masked or filled.
+    """
+
+    record: SiteSeries
+    fingerprint: str
+    drift: float
+    filled_gaps: int
+
+
+@dataclasses.dataclass(frozen=True)
 class InputPeriod:
     """The days a forecast issued on `issue_date` reads (inclusive).
 
@@ -104,15 +121,15 @@ class Predictor:
         first = issue_date - dt.timedelta(days=self.bundle.model.seq_len - 1)
         return InputPeriod(first, issue_date, issue_date + dt.timedelta(days=self.horizon))
 
-    def predict(
+    def prepare(
         self,
         site_id: str,
         issue_date: dt.date,
         flow: pd.DataFrame,
         meteo_history: pd.DataFrame,
         meteo_forecast: pd.DataFrame,
-    ) -> Prediction:
-        """Forecast flow for the `horizon` days after `issue_date`.
+    ) -> ModelInputs:
+        """The model's input window of a forecast for the `horizon` days after `issue_date`.
 
         Args:
             site_id: A served site.
@@ -122,7 +139,7 @@ class Predictor:
             meteo_forecast: `MeteoFrame` rows of the lead days; where both frames have a day, this one wins.
 
         Returns:
-            The forecast, with the fingerprint, drift and gaps of its inputs.
+            The window, with its fingerprint (the same inputs give the same forecast), drift and gaps.
 
         Raises:
             UnknownSiteError: The model does not serve the site.
@@ -137,15 +154,38 @@ class Predictor:
         )
         seq_len = self.bundle.model.seq_len
         self._check_coverage(record, issue_date)
-        window = cut_window(to_site_tensors(record, self.bundle.scaler, seq_len), seq_len - 1, 1, seq_len, self.horizon)
-        standardized = self._ensemble.mean_forecast(stack_windows([window]))[0, 0]
-        flow_mm = np.maximum(self.bundle.scaler.unstandardize_flow(site_id, standardized), 0.0)
-        return Prediction(
-            flows=mm_per_day_to_m3s(flow_mm, site.area_km2),
-            inputs_fingerprint=_fingerprint(site_id, issue_date, record),
+        return ModelInputs(
+            record=record,
+            fingerprint=_fingerprint(site_id, issue_date, record),
             drift=self.bundle.scaler.outside_training_range(site_id, record.meteo, record.flow_mm),
             filled_gaps=int(np.isnan(record.meteo).sum() + np.isnan(record.flow_mm[:seq_len]).sum()),
         )
+
+    def run(self, inputs: ModelInputs) -> np.ndarray:
+        """[horizon] forecast flow in m3/s, >= 0, the ensemble mean, of prepared inputs."""
+        seq_len = self.bundle.model.seq_len
+        record = inputs.record
+        window = cut_window(to_site_tensors(record, self.bundle.scaler, seq_len), seq_len - 1, 1, seq_len, self.horizon)
+        standardized = self._ensemble.mean_forecast(stack_windows([window]))[0, 0]
+        flow_mm = np.maximum(self.bundle.scaler.unstandardize_flow(record.site.site_id, standardized), 0.0)
+        return mm_per_day_to_m3s(flow_mm, record.site.area_km2)
+
+    def predict(
+        self,
+        site_id: str,
+        issue_date: dt.date,
+        flow: pd.DataFrame,
+        meteo_history: pd.DataFrame,
+        meteo_forecast: pd.DataFrame,
+    ) -> Prediction:
+        """`prepare` and `run` at once.
+
+        Raises:
+            UnknownSiteError: The model does not serve the site.
+            InsufficientDataError: Meteorology or observed flow is too sparse to forecast.
+        """
+        inputs = self.prepare(site_id, issue_date, flow, meteo_history, meteo_forecast)
+        return Prediction(self.run(inputs), inputs.fingerprint, inputs.drift, inputs.filled_gaps)
 
     def _check_coverage(self, record: SiteSeries, issue_date: dt.date) -> None:
         seq_len = self.bundle.model.seq_len

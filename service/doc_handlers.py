@@ -17,7 +17,7 @@ from tornado_swagger.const import API_OPENAPI_3
 from tornado_swagger.setup import export_swagger
 
 from domain.errors import ERROR_CODES
-from domain.requests import ISSUE_DATE_SCHEMA, SITE_ID_SCHEMA, forecast_query_schema
+from domain.requests import ISSUE_DATE_SCHEMA, SITE_ID_SCHEMA, forecast_query_schema, forecasts_query_schema
 from domain.responses import COMPONENT_SCHEMAS
 from service.handlers import JsonErrorsMixin
 
@@ -50,12 +50,13 @@ UI_PAGE = """<!DOCTYPE html>
 """
 
 
-def build_openapi_spec(routes: list[tornado.web.URLSpec], max_forecast_days: int, version: str) -> dict:
+def build_openapi_spec(routes: list[tornado.web.URLSpec], max_forecast_days: int, page_size: int, version: str) -> dict:
     """The OpenAPI 3 document of the API.
 
     Args:
         routes: The application's API routes (their handlers' docstrings hold the paths).
         max_forecast_days: Horizon of the loaded model, the documented `forecast_days` maximum.
+        page_size: The largest page of `/forecasts`.
         version: API version shown in the document.
     """
     spec = export_swagger(
@@ -66,6 +67,7 @@ def build_openapi_spec(routes: list[tornado.web.URLSpec], max_forecast_days: int
         api_definition_version=API_OPENAPI_3,
     )
     days_schema = forecast_query_schema(max_forecast_days)["properties"]["forecast_days"]
+    list_schema = forecasts_query_schema(page_size)
     spec["components"] = {
         "securitySchemes": {
             "operatorToken": {"type": "http", "scheme": "bearer", "description": "STREAMFLOW__SERVER__OPERATOR_TOKEN"}
@@ -77,6 +79,15 @@ def build_openapi_spec(routes: list[tornado.web.URLSpec], max_forecast_days: int
             "InfoSiteId": _query_parameter("site_id", SITE_ID_SCHEMA, required=False),
             "ForecastDays": _query_parameter("forecast_days", days_schema, required=True),
             "IssueDate": _query_parameter("issue_date", ISSUE_DATE_SCHEMA, required=False),
+            **{
+                name: _query_parameter(key, list_schema["properties"][key], required=False)
+                for name, key in (
+                    ("ListSiteId", "site_id"),
+                    ("IssuedSince", "issued_since"),
+                    ("Cursor", "cursor"),
+                    ("Limit", "limit"),
+                )
+            },
         },
     }
     return spec

@@ -10,6 +10,7 @@ to the client).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import json
 import logging
@@ -23,7 +24,8 @@ from tornado.ioloop import IOLoop
 
 from config.settings import Secret
 from domain.errors import METHOD_NOT_ALLOWED, NOT_FOUND, InvalidRequestError, StreamflowError, UnauthorizedError
-from domain.requests import INFO_QUERY_SCHEMA, parse_query
+from domain.requests import INFO_QUERY_SCHEMA, forecasts_query_schema, parse_query
+from service.archive_service import ArchiveService
 from service.forecast_service import ForecastService
 from service.info_service import InfoService
 from service.logs import log_request
@@ -420,9 +422,10 @@ class MetricsHandler(JsonErrorsMixin, tornado.web.RequestHandler):
 
     route = "/metrics"
 
-    def initialize(self, metrics: ServiceMetrics, model: ServedModel) -> None:
+    def initialize(self, metrics: ServiceMetrics, model: ServedModel, archive: ArchiveService) -> None:
         self._metrics = metrics
         self._model = model
+        self._archive = archive
 
     def get(self) -> None:
         try:
@@ -430,5 +433,54 @@ class MetricsHandler(JsonErrorsMixin, tornado.web.RequestHandler):
             self._metrics.serving(loaded.predictor.version, loaded.registry_version)
         except StreamflowError:
             self._metrics.model.clear()
+        with contextlib.suppress(StreamflowError):  # an archive that is down shows in the write metrics
+            self._metrics.archive_forecasts.set(self._archive.archive.count())
         self.set_header("Content-Type", self._metrics.content_type)
         self.write(self._metrics.render())
+
+
+class ForecastsHandler(BaseHandler):
+    """The archive of issued forecasts, paged."""
+
+    route = "/forecasts"
+
+    def initialize(self, archive: ArchiveService, page_size: int) -> None:
+        self._archive = archive
+        self._schema = forecasts_query_schema(page_size)
+        self._page_size = page_size
+
+    async def get(self) -> None:
+        """List issued forecasts, oldest first, a page at a time.
+        ---
+        tags: [Forecast]
+        summary: Issued forecasts (the archive), for clients that keep in sync
+        description: >
+          Every forecast the service issued, in the order it was issued; follow next_cursor until it is null,
+          then later ask again with the last cursor or with issued_since.
+        parameters:
+          - {$ref: "#/components/parameters/ListSiteId"}
+          - {$ref: "#/components/parameters/IssuedSince"}
+          - {$ref: "#/components/parameters/Cursor"}
+          - {$ref: "#/components/parameters/Limit"}
+        responses:
+          "200":
+            description: A page of issued forecasts
+            content:
+              application/json:
+                schema: {$ref: "#/components/schemas/ForecastList"}
+          "400": {$ref: "#/components/responses/BadRequest"}
+          "500": {$ref: "#/components/responses/InternalServerError"}
+          "502": {$ref: "#/components/responses/BadGateway"}
+        """
+        query = self.query(self._schema)
+        try:
+            forecasts, cursor = await self.run_blocking(
+                self._archive.archive.page,
+                query.get("site_id"),
+                query.get("issued_since"),
+                query.get("cursor"),
+                query.get("limit", self._page_size),
+            )
+        except ValueError as exc:
+            raise InvalidRequestError(f"parameter 'cursor' {exc}") from exc
+        self.write({"forecasts": [forecast.as_json() for forecast in forecasts], "next_cursor": cursor})

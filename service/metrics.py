@@ -56,6 +56,27 @@ class ServiceMetrics:
         self.upstream_cache = Counter(
             "streamflow_upstream_cache_total", "Upstream cache lookups: hit, miss, stale", ["outcome"], registry=r
         )
+        self.archive_writes = Counter(
+            "streamflow_archive_writes_total",
+            "Archive writes: stored, failed (retried), dropped",
+            ["outcome"],
+            registry=r,
+        )
+        self.archive_pending = Gauge("streamflow_archive_pending", "Forecasts waiting to be archived", registry=r)
+        self.archive_forecasts = Gauge("streamflow_archive_forecasts", "Forecasts in the archive", registry=r)
+        self.inputs = Counter(
+            "streamflow_forecast_inputs_total",
+            "Computed forecasts whose inputs were stale (cached past expiry), had filled gaps, or drifted "
+            "(some outside the site's training range)",
+            ["kind"],
+            registry=r,
+        )
+        self.drift = Histogram(
+            "streamflow_input_drift_ratio",
+            "Share of a forecast's inputs outside the site's training range",
+            buckets=(0.0, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0),
+            registry=r,
+        )
 
     def render(self) -> bytes:
         """The metrics in Prometheus' text format."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
 import datetime as dt
 import os
 import threading
@@ -17,7 +18,7 @@ import yaml
 from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 
-from config.settings import AppConfig
+from config.settings import AppConfig, Secret
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DIR = REPO_ROOT.parent / "shared"
@@ -54,6 +55,12 @@ def write_config(directory: Path, overrides: dict | None = None) -> Path:
     path = directory / "config.yaml"
     path.write_text(yaml.safe_dump(raw), encoding="utf-8")
     return path
+
+
+def with_archive(config: AppConfig, directory: Path, url: str = "") -> AppConfig:
+    """`config` with a forecast archive of its own in `directory` (or at the database `url`)."""
+    archive = dataclasses.replace(config.archive, sqlite_path=directory / "archive.sqlite", database_url=Secret(url))
+    return dataclasses.replace(config, archive=archive)
 
 
 def shared_dir_or_skip(*parts: str) -> Path:

@@ -142,7 +142,7 @@ def test_doc_page_and_spec_list_the_three_endpoints(api: RunningService) -> None
     assert page.status_code == 200 and "swagger-ui-bundle.js" in page.text
     assert "https://" not in page.text  # no CDN: the page must work offline
     spec = api.get("/doc/swagger.json").json()
-    assert set(spec["paths"]) == {"/healthCheck", "/info", "/forecast"}
+    assert set(spec["paths"]) == {"/healthCheck", "/info", "/forecast", "/forecasts"}
     assert spec["components"]["parameters"]["ForecastDays"]["schema"]["maximum"] == 5
     assert {"Error", "Forecast", "Info", "Site", "Health"} <= set(spec["components"]["schemas"])
     forecast_responses = spec["paths"]["/forecast"]["get"]["responses"]
@@ -214,7 +214,7 @@ def test_unknown_site_is_404(api: RunningService) -> None:
 
 
 def test_unknown_path_is_404(api: RunningService) -> None:
-    assert_error(api, "/forecasts", 404, "not_found", "/forecasts")
+    assert_error(api, "/forecast/extra", 404, "not_found", "/forecast/extra")
 
 
 @pytest.mark.parametrize("method", ["POST", "DELETE", "TRACE", "PROPFIND"])

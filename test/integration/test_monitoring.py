@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from config.settings import AppConfig
 from test.integration.test_main_service import free_port, wait_ready
-from test.support import REPO_ROOT, RunningService
+from test.support import REPO_ROOT, RunningService, with_archive
 
 pytestmark = pytest.mark.slow
 
@@ -34,8 +34,10 @@ def route(path: str, status: str) -> tuple[str, frozenset]:
     return "streamflow_requests_total", frozenset({"route": path, "method": "GET", "status": status}.items())
 
 
-def test_metrics_count_requests_by_route_and_status_forecasts_and_the_model(trained_config: AppConfig) -> None:
-    with RunningService(trained_config) as service:
+def test_metrics_count_requests_by_route_and_status_forecasts_and_the_model(
+    trained_config: AppConfig, tmp_path: Path
+) -> None:
+    with RunningService(with_archive(trained_config, tmp_path)) as service:
         assert service.get("/forecast?site_id=09900001&forecast_days=5").status_code == 200
         assert service.get("/forecast?site_id=09900001&forecast_days=9").status_code == 400
         assert service.get("/no/such/path/12345").status_code == 404
