@@ -31,11 +31,13 @@ from config.loader import load_config
 from config.settings import AppConfig, ConfigError, Secret
 from domain.errors import ModelNotLoadedError
 from model.bundle import load_bundle
-from model.predictor import Predictor, use_threads
+from model.predictor import Predictor
 from service.archive_service import ArchiveService
 from service.doc_handlers import build_openapi_spec, doc_routes
+from service.feedback_service import FeedbackService
 from service.forecast_service import ForecastService
 from service.handlers import (
+    FeedbackHandler,
     ForecastHandler,
     ForecastsHandler,
     HealthHandler,
@@ -45,14 +47,19 @@ from service.handlers import (
     NotFoundHandler,
     RetrainHandler,
     RetrainJobHandler,
+    VerificationHandler,
     access_log,
 )
+from service.inference_batcher import InferenceBatcher
 from service.info_service import InfoService
+from service.input_pages import InputPages
 from service.logs import configure_logging
 from service.metrics import ServiceMetrics
 from service.model_follower import ModelFollower
+from service.recent_answers import RecentAnswers
 from service.retrain_service import RetrainService
 from service.served_model import LoadedModel, ServedModel
+from service.verification_service import VerificationService
 
 LOGGER = logging.getLogger(__name__)
 API_VERSION = "1.0.0"
@@ -72,6 +79,8 @@ class Services:
     metrics: ServiceMetrics
     archive: ArchiveService
     page_size: int
+    verification: VerificationService
+    feedback: FeedbackService
     # Keeps the model on the registry alias (None with the registry disabled).
     follower: ModelFollower | None = None
     # Retraining over the API (None without an operator token).
@@ -96,9 +105,17 @@ def make_app(
             r"/forecast", ForecastHandler, {"forecast_service": services.forecast, "model": services.model}
         ),
     ]
-    api.append(
-        tornado.web.url(r"/forecasts", ForecastsHandler, {"archive": services.archive, "page_size": services.page_size})
-    )
+    api += [
+        tornado.web.url(
+            r"/forecasts", ForecastsHandler, {"archive": services.archive, "page_size": services.page_size}
+        ),
+        tornado.web.url(r"/verification", VerificationHandler, {"verification_service": services.verification}),
+        tornado.web.url(
+            r"/feedback",
+            FeedbackHandler,
+            {"feedback_service": services.feedback, "token": services.operator_token, "page_size": services.page_size},
+        ),
+    ]
     if services.retrain is not None:  # the operator endpoints exist only with a token
         operator = {"retrain_service": services.retrain, "token": services.operator_token}
         api += [
@@ -140,7 +157,18 @@ def build_services(
     model = ServedModel()
     archive_db = ForecastArchive(config.archive.database_url.reveal(), config.archive.sqlite_path)
     archive = ArchiveService(archive_db, config.archive.memory_entries, metrics)
-    forecast = ForecastService(flow_reader, meteo_reader, model, metrics, archive)
+    pages = InputPages(
+        flow_reader,
+        meteo_reader,
+        config.server.input_block_days,
+        config.server.input_refresh_s,
+        config.server.input_blocks_kept,
+    )
+    recent = RecentAnswers(config.server.repeat_answer_s, config.archive.memory_entries)
+    batcher = InferenceBatcher(config.server.inference_batch, config.server.torch_threads)
+    forecast = ForecastService(flow_reader, meteo_reader, model, pages, batcher, metrics, archive, recent)
+    verification = VerificationService(flow_reader, archive, model, config.verification, metrics)
+    feedback = FeedbackService(archive, config.verification.feedback_per_minute)
     follower = None
     if config.registry.enabled:
         registry = ModelRegistry(config.tracking, config.registry.model_name)
@@ -169,11 +197,13 @@ def build_services(
     return Services(
         model,
         forecast,
-        InfoService(model),
+        InfoService(model, verification),
         horizon,
         metrics,
         archive,
         config.archive.page_size,
+        verification,
+        feedback,
         follower,
         retrain,
         config.server.operator_token,
@@ -199,7 +229,6 @@ def follow_registry(
 
 async def serve(config: AppConfig, config_file: Path) -> None:
     """Serve until SIGTERM/SIGINT, then shut down gracefully."""
-    use_threads(config.server.torch_threads)
     services = build_services(config, config_file=config_file)
     in_flight = InFlightRequests()
     checker = ThreadPoolExecutor(1, thread_name_prefix="follower")
@@ -214,9 +243,20 @@ async def serve(config: AppConfig, config_file: Path) -> None:
             loop.add_signal_handler(signum, stop.set)
         follower = services.follower
         periodic = follow_registry(follower, config.registry.poll_s, checker, loop) if follower else None
+        # Each model swapped in is forecast for every site at once; so is new data, as it is verified.
+        services.model.on_serve(lambda _loaded: checker.submit(services.forecast.precompute))
+        checker.submit(services.forecast.precompute)
+        verifying = None
+        if config.verification.interval_s > 0:
+            verifying = PeriodicCallback(
+                lambda: loop.run_in_executor(checker, keep_up, services), config.verification.interval_s * 1000
+            )
+            verifying.start()
+            loop.run_in_executor(checker, services.verification.verify_all)
         await stop.wait()
-        if periodic is not None:
-            periodic.stop()
+        for callback in (periodic, verifying):
+            if callback is not None:
+                callback.stop()
         checker.shutdown(wait=False, cancel_futures=True)
         LOGGER.info("shutting down: %d request(s) in flight", in_flight.count)
         server.stop()
@@ -230,6 +270,12 @@ async def serve(config: AppConfig, config_file: Path) -> None:
     if not services.archive.flush(ARCHIVE_FLUSH_S):
         LOGGER.warning("%d forecast(s) not archived at shutdown", services.archive.pending())
     LOGGER.info("stopped")
+
+
+def keep_up(services: Services) -> None:
+    """Forecast what new data allow, then score the archive against them."""
+    services.forecast.precompute()
+    services.verification.verify_all()
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:

@@ -139,20 +139,27 @@ class ForecastArchive:
             str(self._sqlite_path) if self._sqlite_path else sa.make_url(self._url).render_as_string(hide_password=True)
         )
 
-    def store(self, forecast: ArchivedForecast) -> None:
-        """Keep a forecast (a repeat of one already kept changes nothing).
+    def store(self, *forecasts: ArchivedForecast) -> None:
+        """Keep forecasts, in one transaction (a repeat of one already kept changes nothing).
 
         Raises:
-            DataSourceError: The database failed.
+            DataSourceError: The database failed (none of them is kept).
         """
-        row = dataclasses.asdict(forecast)
-        row["flows"] = json.dumps(list(forecast.flows))
-        with self._transaction("storing a forecast") as connection:
-            exists = connection.execute(
-                sa.select(FORECASTS.c.forecast_id).where(FORECASTS.c.forecast_id == forecast.forecast_id)
-            ).first()
-            if exists is None:
-                connection.execute(FORECASTS.insert().values(**row))
+        rows = {}
+        for forecast in forecasts:
+            row = dataclasses.asdict(forecast)
+            row["flows"] = json.dumps(list(forecast.flows))
+            row["issued_at"] = _to_utc(forecast.issued_at)
+            rows[forecast.forecast_id] = row
+        with self._transaction("storing forecasts") as connection:
+            kept = set(
+                connection.execute(
+                    sa.select(FORECASTS.c.forecast_id).where(FORECASTS.c.forecast_id.in_(list(rows)))
+                ).scalars()
+            )
+            new = [row for identity, row in rows.items() if identity not in kept]
+            if new:
+                connection.execute(FORECASTS.insert(), new)
 
     def get(self, forecast_id: str) -> ArchivedForecast | None:
         """One forecast, or None.
@@ -177,9 +184,10 @@ class ForecastArchive:
         if site_id is not None:
             query = query.where(FORECASTS.c.site_id == site_id)
         if issued_since is not None:
-            query = query.where(FORECASTS.c.issued_at >= issued_since)
+            query = query.where(FORECASTS.c.issued_at >= _to_utc(issued_since))
         if cursor is not None:
             after_time, after_id = _decode_cursor(cursor)
+            after_time = _to_utc(after_time)
             query = query.where(
                 sa.or_(
                     FORECASTS.c.issued_at > after_time,
@@ -223,6 +231,8 @@ class ForecastArchive:
             DataSourceError: The database failed.
         """
         row = {key: value for key, value in dataclasses.asdict(feedback).items() if key != "feedback_id"}
+        row["created_at"] = _to_utc(feedback.created_at)
+        row["observed_at"] = _to_utc(feedback.observed_at) if feedback.observed_at else None
         with self._transaction("storing feedback") as connection:
             return int(connection.execute(FEEDBACK.insert().values(**row)).inserted_primary_key[0])
 
@@ -305,9 +315,14 @@ def _feedback(row: Any) -> Feedback:
     return Feedback(**values)
 
 
+def _to_utc(moment: dt.datetime) -> dt.datetime:
+    # SQLite keeps the clock time and drops the offset: every time goes in as UTC.
+    return moment.astimezone(dt.UTC) if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
 def _utc(moment: dt.datetime) -> dt.datetime:
     # SQLite gives naive datetimes back; every time stored is UTC.
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(dt.UTC) if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
 def _encode_cursor(last: ArchivedForecast) -> str:

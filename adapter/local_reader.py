@@ -12,11 +12,15 @@ forecast. Parsed files are cached in memory and re-read when they change.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from adapter.base import AbstractFlowReader, AbstractMeteoReader
@@ -31,13 +35,13 @@ SITE_COLUMNS = ("site_id", "name", "latitude", "longitude", "area_km2")
 
 
 class _ParsedFileCache:
-    """Validated frames keyed by path, invalidated when the file's mtime or size changes."""
+    """Parsed files keyed by path, invalidated when the file's mtime or size changes."""
 
     def __init__(self) -> None:
-        self._frames: dict[Path, tuple[tuple[int, int], pd.DataFrame]] = {}
+        self._frames: dict[Path, tuple[tuple[int, int], Any]] = {}
         self._lock = threading.Lock()
 
-    def get(self, path: Path, parse) -> pd.DataFrame:
+    def get(self, path: Path, parse: Callable[[Path], Any]) -> Any:
         try:
             stat = path.stat()
         except OSError as exc:
@@ -65,10 +69,34 @@ def _read_csv(path: Path, dtype: dict | None = None) -> pd.DataFrame:
     return frame
 
 
-def _read_series_file(path: Path, site_id: str, model) -> pd.DataFrame:
+@dataclasses.dataclass(frozen=True)
+class _SeriesFile:
+    """A validated series file, in day order, with what every read of it needs at hand.
+
+    Attributes:
+        frame: The rows.
+        days: Their `time` as datetime64, ascending (days are unique): ranges are binary searches.
+        observed: First and last day with a value in column `observed_column` (None: none has).
+    """
+
+    frame: pd.DataFrame
+    days: np.ndarray
+    observed: tuple[dt.date, dt.date] | None
+
+    def between(self, start: dt.date, end: dt.date) -> pd.DataFrame:
+        """Rows of `start`..`end`, inclusive."""
+        first = self.days.searchsorted(np.datetime64(start), "left")
+        last = self.days.searchsorted(np.datetime64(end), "right")
+        return self.frame.iloc[first:last].reset_index(drop=True)
+
+
+def _read_series_file(path: Path, site_id: str, model, observed_column: str | None = None) -> _SeriesFile:
     frame = _read_csv(path, dtype={"time": str})
     frame.insert(0, "site_id", site_id)
-    return validate_frame(model, frame, str(path), row_name="line")
+    frame = validate_frame(model, frame, str(path), row_name="line").sort_values("time", kind="stable")
+    observed = frame.dropna(subset=[observed_column])["time"] if observed_column else frame["time"].iloc[0:0]
+    period = (as_date(observed.min()), as_date(observed.max())) if len(observed) else None
+    return _SeriesFile(frame, frame["time"].to_numpy(), period)
 
 
 class LocalFlowReader(AbstractFlowReader):
@@ -102,29 +130,29 @@ class LocalFlowReader(AbstractFlowReader):
         return table.loc[site_id]
 
     def last_observed(self, site_id: str) -> dt.date | None:
-        observed = self._flow_file(site_id).dropna(subset=["flow"])["time"]
-        return as_date(observed.max()) if len(observed) else None
+        observed = self._flow_file(site_id).observed
+        return observed[1] if observed else None
 
     def read_flow(self, site_id: str, start: dt.date, end: dt.date) -> pd.DataFrame:
-        frame = self._flow_file(site_id)
+        frame = self._flow_file(site_id).frame
         days = daily_index(start, end)
         flow = frame.set_index("time")["flow"].reindex(days)
         return pd.DataFrame({"site_id": site_id, "time": days, "flow": flow.to_numpy()})
 
-    def _flow_file(self, site_id: str) -> pd.DataFrame:
+    def _flow_file(self, site_id: str) -> _SeriesFile:
         path = self._data_dir / "flow" / f"{site_id}.csv"
-        return self._cache.get(path, lambda p: _read_series_file(p, site_id, FlowFrame))
+        return self._cache.get(path, lambda p: _read_series_file(p, site_id, FlowFrame, "flow"))
 
     def _with_period(self, site_id: str, row: pd.Series) -> Site:
-        observed = self._flow_file(site_id).dropna(subset=["flow"])["time"]
+        observed = self._flow_file(site_id).observed
         return Site(
             site_id=site_id,
             name=str(row["name"]),
             latitude=float(row["latitude"]),
             longitude=float(row["longitude"]),
             area_km2=float(row["area_km2"]),
-            flow_start=as_date(observed.min()) if len(observed) else None,
-            flow_end=as_date(observed.max()) if len(observed) else None,
+            flow_start=observed[0] if observed else None,
+            flow_end=observed[1] if observed else None,
         )
 
 
@@ -146,9 +174,7 @@ class LocalMeteoReader(AbstractMeteoReader):
 
     def _between(self, site_id: str, start: dt.date, end: dt.date) -> pd.DataFrame:
         path = self._data_dir / "meteo" / f"{site_id}.csv"
-        frame = self._cache.get(path, lambda p: _read_series_file(p, site_id, MeteoFrame))
-        inside = frame["time"].between(pd.Timestamp(start), pd.Timestamp(end))
-        return frame.loc[inside].reset_index(drop=True)
+        return self._cache.get(path, lambda p: _read_series_file(p, site_id, MeteoFrame)).between(start, end)
 
 
 def _parse_sites(path: Path) -> pd.DataFrame:

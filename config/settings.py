@@ -107,13 +107,35 @@ class ServerConfig(_Section):
         10.0, doc="seconds in-flight requests get to finish after SIGTERM", check=checks.non_negative()
     )
     worker_threads: int = setting(
-        4, doc="threads for data reads and inference, off the IOLoop", check=checks.positive()
+        32,
+        doc="threads for data reads and the wait for the model, off the IOLoop: as many forecasts as this "
+        "share a pass of the model",
+        check=checks.positive(),
     )
     torch_threads: int = setting(
         1,
-        doc="threads torch may use for one forecast; requests run in parallel on the worker threads "
-        "(chosen by measurement, see bench/RESULTS.md)",
+        doc="threads torch may use for one pass of the model (chosen by measurement, see bench/RESULTS.md)",
         check=checks.positive(),
+    )
+    inference_batch: int = setting(64, doc="most forecasts' windows in one pass of the model", check=checks.positive())
+    input_block_days: int = setting(
+        400,
+        doc="days of a site's data read at once and kept as arrays, so that a forecast's window is a slice",
+        check=checks.positive(),
+    )
+    input_refresh_s: float = setting(
+        600.0,
+        doc="seconds a site's kept data are used before they are read again (at once when its last observed day moves)",
+        check=checks.non_negative(),
+    )
+    repeat_answer_s: float = setting(
+        5.0,
+        doc="seconds the answer to a `/forecast` query is given again to the same query without reading "
+        "the site's data (at most this late to show new data); 0: never",
+        check=checks.non_negative(),
+    )
+    input_blocks_kept: int = setting(
+        20_000, doc="blocks of site data kept in memory, the most recently used", check=checks.positive()
     )
     operator_token: Secret = setting(
         Secret(),
@@ -298,6 +320,25 @@ class ArchiveConfig(_Section):
 
 
 @dataclasses.dataclass(frozen=True)
+class VerificationConfig(_Section):
+    """Issued forecasts scored against the flow the river then carried, and users' feedback on them."""
+
+    section: ClassVar[str] = "verification"
+    window_days: int = setting(90, doc="days of issued forecasts scored in the rolling window", check=checks.positive())
+    interval_s: float = setting(
+        3600.0,
+        doc="seconds between verifications of every site (metrics, /info); 0: only on request",
+        check=checks.non_negative(),
+    )
+    min_pairs: int = setting(
+        10,
+        doc="forecast-observation pairs below which a score is not reported (and no site flagged)",
+        check=checks.positive(),
+    )
+    feedback_per_minute: int = setting(10, doc="feedback a client may send per minute", check=checks.positive())
+
+
+@dataclasses.dataclass(frozen=True)
 class UpstreamConfig(_Section):
     """Live upstreams (USGS Water Data OGC API, Open-Meteo): endpoints, HTTP behaviour and cache."""
 
@@ -371,6 +412,7 @@ class AppConfig:
     tracking: TrackingConfig
     registry: RegistryConfig
     archive: ArchiveConfig
+    verification: VerificationConfig
     upstream: UpstreamConfig
 
     def __post_init__(self) -> None:

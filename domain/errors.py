@@ -34,6 +34,34 @@ class UnknownSiteError(StreamflowError):
     when = "the site is not forecast by the loaded model"
 
 
+class UnknownForecastError(StreamflowError):
+    """No issued forecast has this id."""
+
+    status = 404
+    code = "unknown_forecast"
+    when = "feedback names a forecast this service never issued"
+
+
+class PayloadTooLargeError(StreamflowError):
+    """A request body is larger than the endpoint takes."""
+
+    status = 413
+    code = "payload_too_large"
+    when = "a request body over the endpoint's limit (feedback: 4 KiB)"
+
+
+class RateLimitedError(StreamflowError):
+    """A client sent more requests than it may in a period."""
+
+    status = 429
+    code = "rate_limited"
+    when = "a client over its rate of feedback; `Retry-After` says when to try again"
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 class InsufficientDataError(StreamflowError):
     """Not enough observed flow or meteorology to make the forecast, or to train on."""
 
@@ -127,7 +155,10 @@ DOMAIN_ERRORS = (
     UnauthorizedError,
     UnknownSiteError,
     UnknownJobError,
+    UnknownForecastError,
     JobConflictError,
+    PayloadTooLargeError,
+    RateLimitedError,
     InsufficientDataError,
     DataSourceError,
     DataFormatError,

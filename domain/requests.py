@@ -9,13 +9,14 @@ it), then validates with jsonschema and turns the first error into an
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from collections.abc import Mapping
 from typing import Any
 
 import jsonschema
 
-from domain.errors import InvalidRequestError
+from domain.errors import InvalidRequestError, PayloadTooLargeError
 from domain.site import SITE_ID_DESCRIPTION, SITE_ID_PATTERN
 
 # Issue dates are limited to whole centuries that can hold a gauge's record (pandas' calendar
@@ -23,6 +24,11 @@ from domain.site import SITE_ID_DESCRIPTION, SITE_ID_PATTERN
 ISSUE_DATE_CENTURIES = (18, 21)
 ISSUE_DATE_RANGE = (dt.date(ISSUE_DATE_CENTURIES[0] * 100, 1, 1), dt.date(ISSUE_DATE_CENTURIES[1] * 100 + 99, 12, 31))
 _CENTURIES = "|".join(str(century) for century in range(ISSUE_DATE_CENTURIES[0], ISSUE_DATE_CENTURIES[1] + 1))
+
+# An ISO 8601 time with its offset, in years the service can handle.
+ISSUED_SINCE_PATTERN = (
+    r"^(19|20|21)[0-9]{2}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})$"
+)
 
 SITE_ID_SCHEMA = {
     "type": "string",
@@ -37,6 +43,13 @@ ISSUE_DATE_SCHEMA = {
     "description": "Issue a hindcast from this day (YYYY-MM-DD, {} to {}) instead of the last observed day".format(
         *ISSUE_DATE_RANGE
     ),
+}
+
+VERIFICATION_QUERY_SCHEMA = {
+    "type": "object",
+    "properties": {"site_id": SITE_ID_SCHEMA},
+    "required": ["site_id"],
+    "additionalProperties": False,
 }
 
 INFO_QUERY_SCHEMA = {
@@ -78,7 +91,7 @@ def forecasts_query_schema(page_size: int) -> dict:
             "issued_since": {
                 "type": "string",
                 "format": "date-time",
-                "pattern": r"^(19|20|21)[0-9]{2}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})$",
+                "pattern": ISSUED_SINCE_PATTERN,
                 "description": "Only forecasts issued at or after this time (ISO 8601, e.g. 2026-10-01T06:00:00Z)",
             },
             "cursor": {
@@ -95,6 +108,58 @@ def forecasts_query_schema(page_size: int) -> dict:
         },
         "additionalProperties": False,
     }
+
+
+# A feedback body: small, and nothing in it can change a forecast.
+MAX_FEEDBACK_BYTES = 4096
+MAX_COMMENT_CHARS = 500
+FEEDBACK_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "forecast_id": {"type": "string", "pattern": "^[0-9a-f]{32}$", "description": "The forecast_id of a forecast"},
+        "rating": {"type": "integer", "minimum": 1, "maximum": 5, "description": "1 (useless) to 5 (spot on)"},
+        "comment": {"type": "string", "maxLength": MAX_COMMENT_CHARS, "description": "Kept as plain text"},
+        "observation": {
+            "type": "object",
+            "description": "What you saw yourself, e.g. a staff-gauge reading converted to discharge",
+            "properties": {
+                "flow": {"type": "number", "minimum": 0, "maximum": 1e6, "description": "m3/s"},
+                "time": {
+                    "type": "string",
+                    "format": "date-time",
+                    "pattern": ISSUED_SINCE_PATTERN,
+                    "description": "When (ISO 8601 with its offset)",
+                },
+            },
+            "required": ["flow", "time"],
+            "additionalProperties": False,
+        },
+    },
+    "required": ["forecast_id", "rating"],
+    "additionalProperties": False,
+}
+
+
+def parse_body(schema: dict, body: bytes, limit: int) -> dict[str, Any]:
+    """Validate a JSON request body.
+
+    Raises:
+        PayloadTooLargeError: The body is over `limit` bytes.
+        InvalidRequestError: It is not a JSON object, or fails the schema (the message names the field).
+    """
+    if len(body) > limit:
+        raise PayloadTooLargeError(f"the body has {len(body)} bytes; at most {limit} are taken")
+    try:
+        parsed = json.loads(body)
+    except ValueError as exc:
+        raise InvalidRequestError("the body must be a JSON object") from exc
+    validator = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
+    error = jsonschema.exceptions.best_match(validator.iter_errors(parsed))
+    if error is not None:
+        raise InvalidRequestError(_describe(error, "field"))
+    if "observation" in parsed:
+        parsed["observation"]["time"] = _moment(parsed["observation"]["time"], "observation.time")
+    return parsed
 
 
 def parse_query(schema: dict, arguments: Mapping[str, list[str]]) -> dict[str, Any]:
@@ -121,19 +186,19 @@ def parse_query(schema: dict, arguments: Mapping[str, list[str]]) -> dict[str, A
     validator = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
     error = jsonschema.exceptions.best_match(validator.iter_errors(query))
     if error is not None:
-        raise InvalidRequestError(_describe(error, query))
+        raise InvalidRequestError(_describe(error))
     if "issue_date" in query:
         query["issue_date"] = dt.date.fromisoformat(query["issue_date"])
     if "issued_since" in query:
-        query["issued_since"] = _moment(query["issued_since"])
+        query["issued_since"] = _moment(query["issued_since"], "issued_since")
     return query
 
 
-def _moment(text: str) -> dt.datetime:
+def _moment(text: str, name: str) -> dt.datetime:
     try:
         return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError as exc:
-        raise InvalidRequestError(f"parameter 'issued_since' must be an ISO 8601 time, got {text!r}") from exc
+        raise InvalidRequestError(f"'{name}' must be an ISO 8601 time, got {text!r}") from exc
 
 
 def _cast(property_schema: dict, raw: str) -> Any:
@@ -143,25 +208,37 @@ def _cast(property_schema: dict, raw: str) -> Any:
     return raw
 
 
-def _describe(error: jsonschema.ValidationError, query: Mapping[str, Any]) -> str:
+def _describe(error: jsonschema.ValidationError, kind: str = "parameter") -> str:
+    where = ".".join(str(part) for part in error.path)
+    container = error.instance if isinstance(error.instance, dict) else {}
     if error.validator == "required":
-        missing = [name for name in error.validator_value if name not in query]
-        return f"missing required parameter '{missing[0]}'"
+        missing = [name for name in error.validator_value if name not in container]
+        return f"missing required {kind} '{_joined(where, missing[0])}'"
     if error.validator == "additionalProperties":
         known = ", ".join(error.schema["properties"])
-        unknown = sorted(set(query) - set(error.schema["properties"]))
-        return f"unknown parameter '{unknown[0]}' (accepted: {known})"
-    name = error.path[0] if error.path else "query"
-    value = error.instance
+        unknown = sorted(set(container) - set(error.schema["properties"]))
+        return f"unknown {kind} '{_joined(where, unknown[0])}' (accepted: {known})"
+    name = where or ("query" if kind == "parameter" else "body")
+    expected = error.validator_value
     reasons = {
-        "type": f"must be an {error.validator_value}",
-        "minimum": f"must be at least {error.validator_value}",
-        "maximum": f"must be at most {error.validator_value}",
+        "type": f"must be {'an' if str(expected)[0] in 'aeiou' else 'a'} {expected}",
+        "minimum": f"must be at least {expected}",
+        "maximum": f"must be at most {expected}",
+        "maxLength": f"must be at most {expected} characters",
         "pattern": _pattern_reason(name),
         "format": "must be a valid calendar date YYYY-MM-DD" if name == "issue_date" else "must be an ISO 8601 time",
     }
     reason = reasons.get(error.validator, error.message)
-    return f"parameter '{name}' {reason}, got {value!r}"
+    return f"{kind} '{name}' {reason}, got {_shown(error.instance)}"
+
+
+def _joined(where: str, name: str) -> str:
+    return f"{where}.{name}" if where else name
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _pattern_reason(name: str) -> str:
@@ -171,4 +248,6 @@ def _pattern_reason(name: str) -> str:
         return "must be a date YYYY-MM-DD between {} and {}".format(*ISSUE_DATE_RANGE)
     if name == "cursor":
         return "is not a cursor this service gave"
+    if name == "forecast_id":
+        return "must be the forecast_id of a forecast (32 hexadecimal digits)"
     return "is malformed"

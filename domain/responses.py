@@ -61,13 +61,25 @@ HEALTH_SCHEMA = {
 
 SITE_SCHEMA = {
     "type": "object",
-    "required": ["site_id", "name", "latitude", "longitude", "area_km2", "data_period"],
+    "required": ["site_id", "name", "latitude", "longitude", "area_km2", "data_period", "test_nse", "live_nse"],
     "properties": {
         "site_id": {"type": "string", "pattern": f"^{SITE_ID_PATTERN}$", "example": "01646500"},
         "name": {"type": "string"},
         "latitude": {"type": "number", "minimum": LATITUDE_RANGE[0], "maximum": LATITUDE_RANGE[1]},
         "longitude": {"type": "number", "minimum": LONGITUDE_RANGE[0], "maximum": LONGITUDE_RANGE[1]},
         "area_km2": {"type": "number", "exclusiveMinimum": 0, "description": "Drainage area, km2"},
+        "test_nse": {
+            "type": "object",
+            "additionalProperties": {"type": "number", "nullable": True},
+            "description": "NSE per lead day on the model's test period (from its bundle)",
+        },
+        "live_nse": {
+            "type": "object",
+            "nullable": True,
+            "additionalProperties": {"type": "number", "nullable": True},
+            "description": "NSE per lead day of the issued forecasts in the rolling window (see /verification); "
+            "null before the first verification",
+        },
         "data_period": {
             "type": "object",
             "description": "First and last day of observed flow when the model was trained",
@@ -206,6 +218,72 @@ FORECAST_LIST_SCHEMA = {
     },
 }
 
+SCORES = {"type": "number", "nullable": True}
+LEAD_SCORES_SCHEMA = {
+    "type": "object",
+    "required": ["lead_days", "pairs", "nse", "kge", "mae", "bias"],
+    "properties": {
+        "lead_days": {"type": "integer", "minimum": 1},
+        "pairs": {"type": "integer", "minimum": 0, "description": "Forecast-observation pairs scored"},
+        "nse": SCORES,
+        "kge": SCORES,
+        "mae": {**SCORES, "description": "Mean absolute error, m3/s"},
+        "bias": {**SCORES, "description": "Mean error (forecast minus observed), m3/s"},
+        "persistence_nse": SCORES,
+        "persistence_kge": SCORES,
+        "persistence_mae": SCORES,
+        "persistence_bias": SCORES,
+    },
+    "description": "Scores are null with fewer pairs than verification.min_pairs",
+}
+VERIFICATION_SCHEMA = {
+    "type": "object",
+    "required": ["site_id", "model_version", "window", "rolling", "since_live", "flagged", "mean_drift", "feedback"],
+    "properties": {
+        "site_id": {"type": "string"},
+        "model_version": {"type": "string", "description": "The bundle served; since_live scores its forecasts"},
+        "window": {
+            "type": "object",
+            "properties": {"first_issue": DATE, "last_issue": DATE},
+            "description": "Issue days of the rolling window",
+        },
+        "rolling": {"type": "array", "items": LEAD_SCORES_SCHEMA},
+        "since_live": {"type": "array", "items": LEAD_SCORES_SCHEMA},
+        "flagged": {"type": "boolean", "description": "Lead-1 NSE over the window below persistence's"},
+        "mean_drift": {**SCORES, "description": "Mean share of inputs outside the training range"},
+        "feedback": {"type": "integer", "description": "Feedback received for the site"},
+    },
+}
+FEEDBACK_RECEIPT_SCHEMA = {
+    "type": "object",
+    "required": ["feedback_id", "forecast_id"],
+    "properties": {"feedback_id": {"type": "integer"}, "forecast_id": {"type": "string"}},
+}
+FEEDBACK_LIST_SCHEMA = {
+    "type": "object",
+    "required": ["feedback"],
+    "properties": {
+        "feedback": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["feedback_id", "forecast_id", "site_id", "rating", "comment", "created_at"],
+                "properties": {
+                    "feedback_id": {"type": "integer"},
+                    "forecast_id": {"type": "string"},
+                    "site_id": {"type": "string"},
+                    "rating": {"type": "integer"},
+                    "comment": {"type": "string", "description": "As the user wrote it: plain text, never markup"},
+                    "observed_flow": SCORES,
+                    "observed_at": {"type": "string", "format": "date-time", "nullable": True},
+                    "client": {"type": "string"},
+                    "created_at": {"type": "string", "format": "date-time"},
+                },
+            },
+        }
+    },
+}
+
 COMPONENT_SCHEMAS = {
     "Error": ERROR_SCHEMA,
     "Health": HEALTH_SCHEMA,
@@ -215,4 +293,7 @@ COMPONENT_SCHEMAS = {
     "RetrainJob": RETRAIN_JOB_SCHEMA,
     "ArchivedForecast": ARCHIVED_FORECAST_SCHEMA,
     "ForecastList": FORECAST_LIST_SCHEMA,
+    "Verification": VERIFICATION_SCHEMA,
+    "FeedbackReceipt": FEEDBACK_RECEIPT_SCHEMA,
+    "FeedbackList": FEEDBACK_LIST_SCHEMA,
 }

@@ -32,7 +32,8 @@ MAX_FLOW_STALENESS_DAYS = 30
 
 
 def use_threads(count: int) -> None:
-    """Let torch use `count` threads for each forward pass (process-wide)."""
+    """Let torch use `count` threads for each forward pass run on the calling thread (OpenMP keeps the
+    count per thread: a new thread starts with one per core)."""
     torch.set_num_threads(count)
 
 
@@ -152,8 +153,18 @@ class Predictor:
         record = build_site_series(
             site, meteo, known_flow, self.bundle.model.meteo_features, (period.first_day, period.last_day)
         )
+        return self.prepare_record(issue_date, record)
+
+    def prepare_record(self, issue_date: dt.date, record: SiteSeries) -> ModelInputs:
+        """`prepare` of a window already on the model's calendar: `input_period(issue_date)`, meteorology in
+        `meteo_features` order, flow NaN after `issue_date`.
+
+        Raises:
+            InsufficientDataError: Meteorology or observed flow is too sparse to forecast.
+        """
         seq_len = self.bundle.model.seq_len
         self._check_coverage(record, issue_date)
+        site_id = record.site.site_id
         return ModelInputs(
             record=record,
             fingerprint=_fingerprint(site_id, issue_date, record),
@@ -163,12 +174,22 @@ class Predictor:
 
     def run(self, inputs: ModelInputs) -> np.ndarray:
         """[horizon] forecast flow in m3/s, >= 0, the ensemble mean, of prepared inputs."""
+        return self.run_many([inputs])[0]
+
+    def run_many(self, inputs: list[ModelInputs]) -> list[np.ndarray]:
+        """`run` of several windows in one batched pass (each site's flows, in order)."""
         seq_len = self.bundle.model.seq_len
-        record = inputs.record
-        window = cut_window(to_site_tensors(record, self.bundle.scaler, seq_len), seq_len - 1, 1, seq_len, self.horizon)
-        standardized = self._ensemble.mean_forecast(stack_windows([window]))[0, 0]
-        flow_mm = np.maximum(self.bundle.scaler.unstandardize_flow(record.site.site_id, standardized), 0.0)
-        return mm_per_day_to_m3s(flow_mm, record.site.area_km2)
+        windows = [
+            cut_window(to_site_tensors(each.record, self.bundle.scaler, seq_len), seq_len - 1, 1, seq_len, self.horizon)
+            for each in inputs
+        ]
+        standardized = self._ensemble.mean_forecast(stack_windows(windows))[:, 0]
+        flows = []
+        for each, row in zip(inputs, standardized, strict=True):
+            site = each.record.site
+            flow_mm = np.maximum(self.bundle.scaler.unstandardize_flow(site.site_id, row), 0.0)
+            flows.append(mm_per_day_to_m3s(flow_mm, site.area_km2))
+        return flows
 
     def predict(
         self,

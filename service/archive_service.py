@@ -1,7 +1,7 @@
 """Issued forecasts: remembered in memory, kept in the archive, listed for clients.
 
 A forecast is answered from memory, then from the archive, before it is computed again. Writes
-go through a queue and a thread of their own, so an archive that is slow, down or full never
+go through a queue and a thread of their own, in batches of what is waiting, so an archive that is slow, down or full never
 fails or delays a forecast: the writer retries with backoff, a metric and one log line per
 outage say so, and nothing is lost unless the queue overflows (counted as dropped).
 """
@@ -21,6 +21,7 @@ from service.metrics import ServiceMetrics
 LOGGER = logging.getLogger(__name__)
 
 QUEUE_LIMIT = 10_000
+WRITE_BATCH = 500  # forecasts written in one transaction, when that many are waiting
 RETRY_S = (1.0, 60.0)  # first and longest wait between attempts at a failed write
 
 
@@ -92,14 +93,19 @@ class ArchiveService:
 
     def _write_forever(self) -> None:
         while True:
-            forecast = self._queue.get()
+            batch = [self._queue.get()]
+            while len(batch) < WRITE_BATCH:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
             wait = RETRY_S[0]
             while True:
                 try:
-                    self.archive.store(forecast)
+                    self.archive.store(*batch)
                 except DataSourceError as exc:
                     self._outage(exc)
-                    self._count("failed")
+                    self._count("failed", len(batch))
                     time.sleep(wait)
                     wait = min(2 * wait, RETRY_S[1])
                     continue
@@ -107,8 +113,9 @@ class ArchiveService:
             if self._down:
                 LOGGER.warning("forecast archive %s is back; writing again", self.archive.where)
                 self._down = False
-            self._count("stored")
-            self._queue.task_done()
+            self._count("stored", len(batch))
+            for _ in batch:
+                self._queue.task_done()
             self._gauge()
 
     def _outage(self, exc: DataSourceError) -> None:
@@ -116,9 +123,9 @@ class ArchiveService:
             LOGGER.error("%s; forecasts are served and their archiving retried", exc)
             self._down = True
 
-    def _count(self, outcome: str) -> None:
+    def _count(self, outcome: str, forecasts: int = 1) -> None:
         if self._metrics is not None:
-            self._metrics.archive_writes.labels(outcome).inc()
+            self._metrics.archive_writes.labels(outcome).inc(forecasts)
 
     def _gauge(self) -> None:
         if self._metrics is not None:

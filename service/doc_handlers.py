@@ -17,7 +17,13 @@ from tornado_swagger.const import API_OPENAPI_3
 from tornado_swagger.setup import export_swagger
 
 from domain.errors import ERROR_CODES
-from domain.requests import ISSUE_DATE_SCHEMA, SITE_ID_SCHEMA, forecast_query_schema, forecasts_query_schema
+from domain.requests import (
+    FEEDBACK_SCHEMA,
+    ISSUE_DATE_SCHEMA,
+    SITE_ID_SCHEMA,
+    forecast_query_schema,
+    forecasts_query_schema,
+)
 from domain.responses import COMPONENT_SCHEMAS
 from service.handlers import JsonErrorsMixin
 
@@ -72,7 +78,7 @@ def build_openapi_spec(routes: list[tornado.web.URLSpec], max_forecast_days: int
         "securitySchemes": {
             "operatorToken": {"type": "http", "scheme": "bearer", "description": "STREAMFLOW__SERVER__OPERATOR_TOKEN"}
         },
-        "schemas": COMPONENT_SCHEMAS,
+        "schemas": {**COMPONENT_SCHEMAS, "FeedbackBody": FEEDBACK_SCHEMA},
         "responses": error_responses(),
         "parameters": {
             "SiteId": _query_parameter("site_id", SITE_ID_SCHEMA, required=True),

@@ -11,12 +11,17 @@ import pandas as pd
 
 from adapter.base import AbstractFlowReader, AbstractMeteoReader
 from adapter.forecast_archive import ArchivedForecast, forecast_id
-from domain.errors import InsufficientDataError
+from domain.errors import InsufficientDataError, ModelNotLoadedError, StreamflowError
 from domain.forecast import Forecast, ForecastDay
 from domain.provenance import oldest, stale_age
-from model.predictor import ModelInputs
+from domain.site import Site
+from model.predictor import ModelInputs, Predictor
+from model.site_data import SiteSeries
 from service.archive_service import ArchiveService
+from service.inference_batcher import InferenceBatcher
+from service.input_pages import InputPages, with_forecast
 from service.metrics import ServiceMetrics
+from service.recent_answers import RecentAnswers
 from service.served_model import LoadedModel, ServedModel
 from utils.dates import lead_dates
 
@@ -31,21 +36,30 @@ class ForecastService:
         flow_reader: AbstractFlowReader,
         meteo_reader: AbstractMeteoReader,
         model: ServedModel,
+        pages: InputPages,
+        batcher: InferenceBatcher,
         metrics: ServiceMetrics | None = None,
         archive: ArchiveService | None = None,
+        recent: RecentAnswers | None = None,
     ) -> None:
         """Args:
         flow_reader: Observed flow.
         meteo_reader: Meteorology, past and forecast.
         model: The served model (every forecast fails with 503 while there is none).
+        pages: The readers' observed data as arrays, kept between forecasts.
+        batcher: Runs the model for concurrent forecasts together.
         metrics: Counts forecasts, their sources and inputs, and times the model.
         archive: Where issued forecasts are remembered and kept (none: every forecast is computed).
+        recent: Answers to repeat for the same query (none: every query takes the full path).
         """
         self._flow = flow_reader
         self._meteo = meteo_reader
         self._model = model
+        self._pages = pages
+        self._batcher = batcher
         self._metrics = metrics
         self._archive = archive
+        self._recent = recent
 
     def forecast(self, site_id: str, forecast_days: int, issue_date: dt.date | None = None) -> Forecast:
         """Forecast daily flow for the days after the issue date.
@@ -67,6 +81,22 @@ class ForecastService:
         """
         return self._forecast(self._model.current, site_id, forecast_days, issue_date, issued=True)
 
+    def repeated(self, query: str) -> Forecast | None:
+        """The forecast the served model answered to this exact query string moments ago (counted as served
+        from memory), or None: then validate the query and call `forecast`, then `remember`."""
+        if self._recent is None:
+            return None
+        loaded = self._model.current
+        found = self._recent.get((loaded.predictor.version, loaded.registry_version), query)
+        if found is not None and self._metrics is not None:
+            self._metrics.forecasts.labels("memory").inc()
+        return found
+
+    def remember(self, query: str, forecast: Forecast) -> None:
+        """Keep `forecast` as the answer to repeat for `query`."""
+        if self._recent is not None:
+            self._recent.put(query, forecast)
+
     def smoke_test(self, candidate: LoadedModel) -> Forecast:
         """A forecast of the first site a model serves, from its last observed day: the check a model
         passes before it is served.
@@ -76,6 +106,40 @@ class ForecastService:
         """
         site = candidate.predictor.bundle.sites[0]
         return self._forecast(candidate, site.site_id, candidate.predictor.horizon, None, issued=False)
+
+    def precompute(self) -> int:
+        """Forecast every site of the served model from its last observed day, in batched passes, into the
+        archive; sites already forecast from the same inputs are skipped. Run after a model swap and as
+        new data arrive, so that the day's forecasts are answered from memory.
+
+        Returns:
+            Forecasts computed (0 without a model or an archive).
+        """
+        if self._archive is None:
+            return 0
+        try:
+            loaded = self._model.current
+        except ModelNotLoadedError:
+            return 0
+        predictor = loaded.predictor
+        began = time.perf_counter()
+        pending = []
+        for site in predictor.bundle.sites:
+            try:
+                issue, inputs, _, stale_age_s = self._read(predictor, site.site_id, None)
+            except StreamflowError as exc:
+                LOGGER.warning("precompute: site %s left to its first request: %s", site.site_id, exc)
+                continue
+            identity = forecast_id(site.site_id, issue, predictor.version, inputs.fingerprint)
+            if self._archive.lookup(identity) is None:
+                pending.append((identity, issue, inputs, stale_age_s))
+        computed = self._batcher.run_many(predictor, [inputs for _, _, inputs, _ in pending])
+        for (identity, issue, inputs, stale_age_s), flows in zip(pending, computed, strict=True):
+            self._keep(loaded, identity, issue, inputs, False, stale_age_s, tuple(float(value) for value in flows))
+        if pending:
+            seconds = time.perf_counter() - began
+            LOGGER.info("precomputed %d forecasts of model %s in %.2f s", len(pending), predictor.version, seconds)
+        return len(pending)
 
     def _forecast(
         self,
@@ -87,38 +151,22 @@ class ForecastService:
     ) -> Forecast:
         # `issued` is False for a smoke test of a model not yet served: it counts and keeps nothing.
         predictor = loaded.predictor
-        site = predictor.site(site_id)
-        last_observed = self._flow.last_observed(site_id)
-        if last_observed is None:
-            raise InsufficientDataError(f"site {site_id} has no observed flow")
-        if issue_date is not None and issue_date > last_observed:
-            raise InsufficientDataError(
-                f"observed flow of site {site_id} ends on {last_observed}; issue_date must not be later"
-            )
         hindcast = issue_date is not None
-        issue = issue_date or last_observed
-        period = predictor.input_period(issue)
-        # A hindcast also reads the lead days' flow, to show beside the forecast; the model never sees it.
-        flow = self._flow.read_flow(site_id, period.first_day, period.last_day if hindcast else issue)
-        history = self._meteo.read_history(site, period.first_day, issue)
-        ahead = self._meteo.read_forecast(site, issue, predictor.horizon)
-        stale_age_s = oldest(stale_age(flow), stale_age(history, ahead))
-        inputs = predictor.prepare(site_id, issue, flow, history, ahead)
+        issue, inputs, observed, stale_age_s = self._read(predictor, site_id, issue_date)
         identity = forecast_id(site_id, issue, predictor.version, inputs.fingerprint)
         found = self._archive.lookup(identity) if self._archive is not None and issued else None
         if found is not None:
             flows, source = found[0].flows, found[1]
         else:
             began = time.perf_counter()
-            flows, source = tuple(float(value) for value in predictor.run(inputs)), "computed"
+            flows, source = tuple(float(value) for value in self._batcher.run(predictor, inputs)), "computed"
             if issued:
                 self._observe(inputs, stale_age_s, time.perf_counter() - began)
                 self._keep(loaded, identity, issue, inputs, hindcast, stale_age_s, flows)
         if issued and self._metrics is not None:
             self._metrics.forecasts.labels(source).inc()
-        observed = flow.set_index("time")["flow"]
         days = tuple(
-            ForecastDay(lead, day, value, _observed_on(observed, day) if hindcast else None)
+            ForecastDay(lead, day, value, observed[lead - 1] if hindcast else None)
             for lead, (day, value) in enumerate(
                 zip(lead_dates(issue, forecast_days), flows[:forecast_days], strict=True), start=1
             )
@@ -133,6 +181,42 @@ class ForecastService:
             registry_version=loaded.registry_version,
             forecast_id=identity,
         )
+
+    def check(self, site_id: str, issue_date: dt.date | None = None) -> None:
+        """Read and check the inputs of a forecast without running the model.
+
+        Raises:
+            StreamflowError: As `forecast` would, for the same site and day.
+        """
+        self._read(self._model.predictor, site_id, issue_date)
+
+    def _read(
+        self, predictor: Predictor, site_id: str, issue_date: dt.date | None
+    ) -> tuple[dt.date, ModelInputs, list[float | None], float | None]:
+        site = predictor.site(site_id)
+        last_observed = self._flow.last_observed(site_id)
+        if last_observed is None:
+            raise InsufficientDataError(f"site {site_id} has no observed flow")
+        if issue_date is not None and issue_date > last_observed:
+            raise InsufficientDataError(
+                f"observed flow of site {site_id} ends on {last_observed}; issue_date must not be later"
+            )
+        issue = issue_date or last_observed
+        return issue, *self._inputs(predictor, site, issue, last_observed)
+
+    def _inputs(
+        self, predictor: Predictor, site: Site, issue: dt.date, last_observed: dt.date
+    ) -> tuple[ModelInputs, list[float | None], float | None]:
+        """The model's window of a forecast issued on `issue`, the observed flow of its lead days, its stale age."""
+        period = predictor.input_period(issue)
+        features = predictor.bundle.model.meteo_features
+        past = self._pages.past(site, features, (period.first_day, period.last_day), issue, last_observed)
+        ahead = self._meteo.read_forecast(site, issue, predictor.horizon)
+        record = SiteSeries(site, pd.Timestamp(period.first_day), past.meteo, past.flow_mm)
+        with_forecast(record, ahead, features)
+        leads = past.flow_m3s[(issue - period.first_day).days + 1 :]
+        stale_age_s = oldest(past.stale_age_s, stale_age(ahead))
+        return predictor.prepare_record(issue, record), [_known(value) for value in leads], stale_age_s
 
     def _observe(self, inputs: ModelInputs, stale_age_s: float | None, seconds: float) -> None:
         if self._metrics is None:
@@ -178,6 +262,5 @@ class ForecastService:
         )
 
 
-def _observed_on(observed: pd.Series, day: dt.date) -> float | None:
-    value = observed.get(pd.Timestamp(day))
-    return None if value is None or pd.isna(value) else float(value)
+def _known(value: float) -> float | None:
+    return None if math.isnan(value) else float(value)

@@ -23,15 +23,32 @@ import tornado.web
 from tornado.ioloop import IOLoop
 
 from config.settings import Secret
-from domain.errors import METHOD_NOT_ALLOWED, NOT_FOUND, InvalidRequestError, StreamflowError, UnauthorizedError
-from domain.requests import INFO_QUERY_SCHEMA, forecasts_query_schema, parse_query
+from domain.errors import (
+    METHOD_NOT_ALLOWED,
+    NOT_FOUND,
+    InvalidRequestError,
+    RateLimitedError,
+    StreamflowError,
+    UnauthorizedError,
+)
+from domain.requests import (
+    FEEDBACK_SCHEMA,
+    INFO_QUERY_SCHEMA,
+    MAX_FEEDBACK_BYTES,
+    VERIFICATION_QUERY_SCHEMA,
+    forecasts_query_schema,
+    parse_body,
+    parse_query,
+)
 from service.archive_service import ArchiveService
+from service.feedback_service import FeedbackService
 from service.forecast_service import ForecastService
 from service.info_service import InfoService
 from service.logs import log_request
 from service.metrics import ServiceMetrics
 from service.retrain_service import RetrainService
 from service.served_model import ServedModel
+from service.verification_service import VerificationService
 
 LOGGER = logging.getLogger(__name__)
 
@@ -119,6 +136,8 @@ class JsonErrorsMixin:
             self.set_header("Allow", ", ".join(self.allowed_methods()))
         if status_code == 401:
             self.set_header("WWW-Authenticate", 'Bearer realm="operator"')
+        if isinstance(error, RateLimitedError):
+            self.set_header("Retry-After", str(error.retry_after_s))
         self.log_fields.update(error=code, error_message=message)
         self.set_status(status_code)
         self.set_header("Content-Type", "application/json; charset=UTF-8")
@@ -277,7 +296,7 @@ class InfoHandler(BaseHandler):
             {
                 "model_version": self._service.model_version(),
                 "synthetic_data": self._service.synthetic_data(),
-                "sites": [site.as_json() for site in sites],
+                "sites": [self._service.site_json(site) for site in sites],
             }
         )
 
@@ -318,11 +337,15 @@ class ForecastHandler(BaseHandler):
           "503": {$ref: "#/components/responses/ServiceUnavailable"}
           "504": {$ref: "#/components/responses/GatewayTimeout"}
         """
-        query = self.query(self._model.current.query_schema)
-        self.log_fields["site_id"] = query["site_id"]
-        forecast = await self.run_blocking(
-            self._service.forecast, query["site_id"], query["forecast_days"], query.get("issue_date")
-        )
+        forecast = self._service.repeated(self.request.query)
+        if forecast is None:
+            query = self.query(self._model.current.query_schema)
+            self.log_fields["site_id"] = query["site_id"]
+            forecast = await self.run_blocking(
+                self._service.forecast, query["site_id"], query["forecast_days"], query.get("issue_date")
+            )
+            self._service.remember(self.request.query, forecast)
+        self.log_fields["site_id"] = forecast.site_id
         self.log_fields["model_version"] = forecast.model_version
         self.write(forecast.as_json())
 
@@ -338,11 +361,20 @@ class OperatorHandler(BaseHandler):
         """Raises:
         UnauthorizedError: The `Authorization: Bearer` token is missing or wrong (no detail which).
         """
-        given = self.request.headers.get("Authorization", "")
-        expected = f"Bearer {self._token.reveal()}"
-        # Constant time: the comparison must not tell how much of a guess was right.
-        if not hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8")):
-            raise UnauthorizedError("missing or wrong bearer token")
+        authorize(self, self._token)
+
+
+def authorize(handler: tornado.web.RequestHandler, token: Secret) -> None:
+    """Let the request through only with `Authorization: Bearer <token>` (and never without a token).
+
+    Raises:
+        UnauthorizedError: The token is missing or wrong (no detail which), or none is configured.
+    """
+    given = handler.request.headers.get("Authorization", "")
+    expected = f"Bearer {token.reveal()}"
+    # Constant time: the comparison must not tell how much of a guess was right.
+    if not token or not hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8")):
+        raise UnauthorizedError("missing or wrong bearer token")
 
 
 class RetrainHandler(OperatorHandler):
@@ -484,3 +516,116 @@ class ForecastsHandler(BaseHandler):
         except ValueError as exc:
             raise InvalidRequestError(f"parameter 'cursor' {exc}") from exc
         self.write({"forecasts": [forecast.as_json() for forecast in forecasts], "next_cursor": cursor})
+
+
+class FeedbackHandler(BaseHandler):
+    """Users' feedback on issued forecasts (POST, anyone) and its list (GET, operators)."""
+
+    route = "/feedback"
+
+    def initialize(self, feedback_service: FeedbackService, token: Secret, page_size: int) -> None:
+        self._service = feedback_service
+        self._token = token
+        self._list_schema = {
+            "type": "object",
+            "properties": {
+                "site_id": forecasts_query_schema(page_size)["properties"]["site_id"],
+                "limit": forecasts_query_schema(page_size)["properties"]["limit"],
+            },
+            "additionalProperties": False,
+        }
+        self._page_size = page_size
+
+    async def post(self) -> None:
+        """Tell how a forecast did.
+        ---
+        tags: [Feedback]
+        summary: Feedback on an issued forecast (rating, comment, your own observation)
+        description: >
+          Stored beside the forecast, never changing it; at most a few a minute per client.
+          Comments are kept as plain text.
+        requestBody:
+          required: true
+          content:
+            application/json:
+              schema: {$ref: "#/components/schemas/FeedbackBody"}
+        responses:
+          "201":
+            description: Kept
+            content:
+              application/json:
+                schema: {$ref: "#/components/schemas/FeedbackReceipt"}
+          "400": {$ref: "#/components/responses/BadRequest"}
+          "404": {$ref: "#/components/responses/NotFound"}
+          "413": {$ref: "#/components/responses/RequestEntityTooLarge"}
+          "429": {$ref: "#/components/responses/TooManyRequests"}
+          "500": {$ref: "#/components/responses/InternalServerError"}
+          "502": {$ref: "#/components/responses/BadGateway"}
+        """
+        self.query({"type": "object", "properties": {}, "additionalProperties": False})
+        body = parse_body(FEEDBACK_SCHEMA, self.request.body, MAX_FEEDBACK_BYTES)
+        feedback_id = await self.run_blocking(self._service.submit, self.request.remote_ip or "unknown", body)
+        self.set_status(201)
+        self.write({"feedback_id": feedback_id, "forecast_id": body["forecast_id"]})
+
+    async def get(self) -> None:
+        """List the newest feedback (operators only).
+        ---
+        tags: [Feedback]
+        summary: The newest feedback, of one site or all (operators only)
+        security:
+          - operatorToken: []
+        parameters:
+          - {$ref: "#/components/parameters/ListSiteId"}
+          - {$ref: "#/components/parameters/Limit"}
+        responses:
+          "200":
+            description: Feedback, newest first
+            content:
+              application/json:
+                schema: {$ref: "#/components/schemas/FeedbackList"}
+          "400": {$ref: "#/components/responses/BadRequest"}
+          "401": {$ref: "#/components/responses/Unauthorized"}
+          "500": {$ref: "#/components/responses/InternalServerError"}
+          "502": {$ref: "#/components/responses/BadGateway"}
+        """
+        authorize(self, self._token)
+        query = self.query(self._list_schema)
+        found = await self.run_blocking(
+            self._service.feedback, query.get("site_id"), query.get("limit", self._page_size)
+        )
+        self.write({"feedback": [entry.as_json() for entry in found]})
+
+
+class VerificationHandler(BaseHandler):
+    """Issued forecasts scored against what the river did."""
+
+    route = "/verification"
+
+    def initialize(self, verification_service: VerificationService) -> None:
+        self._service = verification_service
+
+    async def get(self) -> None:
+        """Score a site's issued forecasts against the observed flow.
+        ---
+        tags: [Verification]
+        summary: A site's live skill per lead day, next to persistence
+        parameters:
+          - {$ref: "#/components/parameters/SiteId"}
+        responses:
+          "200":
+            description: The site's verification
+            content:
+              application/json:
+                schema: {$ref: "#/components/schemas/Verification"}
+          "400": {$ref: "#/components/responses/BadRequest"}
+          "404": {$ref: "#/components/responses/NotFound"}
+          "500": {$ref: "#/components/responses/InternalServerError"}
+          "502": {$ref: "#/components/responses/BadGateway"}
+          "503": {$ref: "#/components/responses/ServiceUnavailable"}
+          "504": {$ref: "#/components/responses/GatewayTimeout"}
+        """
+        query = self.query(VERIFICATION_QUERY_SCHEMA)
+        self.log_fields["site_id"] = query["site_id"]
+        result = await self.run_blocking(self._service.verify, query["site_id"])
+        self.write(result.as_json())

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import math
+
 from domain.site import Site
 from service.served_model import ServedModel
+from service.verification_service import VerificationService
 
 
 class InfoService:
     """Answers which sites the service forecasts, with what model and data."""
 
-    def __init__(self, model: ServedModel) -> None:
+    def __init__(self, model: ServedModel, verification: VerificationService | None = None) -> None:
         """Args:
         model: The served model.
+        verification: Its latest verification of each site (the live skill /info summarises).
         """
         self._model = model
+        self._verification = verification
 
     def sites(self, site_id: str | None = None) -> list[Site]:
         """Every site the model serves, ordered by id, or only `site_id`.
@@ -26,6 +31,21 @@ class InfoService:
         if site_id is not None:
             return [bundle.site(site_id)]
         return sorted(bundle.sites, key=lambda site: site.site_id)
+
+    def site_json(self, site: Site) -> dict:
+        """A site as /info shows it: its metadata, the test-period NSE per lead day from the bundle, and
+        the live NSE per lead day of the latest verification (None before one ran, or for another model)."""
+        bundle = self._model.predictor.bundle
+        test = {
+            str(row["lead_days"]): None if math.isnan(row["nse"]) else row["nse"]
+            for row in bundle.metrics.get("per_site", [])
+            if row["site_id"] == site.site_id
+        }
+        latest = self._verification.latest.get(site.site_id) if self._verification else None
+        live = None
+        if latest is not None and latest.model_version == bundle.version:
+            live = {str(scores.lead_days): scores.nse for scores in latest.rolling}
+        return {**site.as_json(), "test_nse": test, "live_nse": live}
 
     def model_version(self) -> str:
         """Version id of the served model.

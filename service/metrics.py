@@ -7,6 +7,8 @@ values only (routes as declared, never raw URLs; upstream and source names; lead
 
 from __future__ import annotations
 
+from statistics import median
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -71,12 +73,44 @@ class ServiceMetrics:
             ["kind"],
             registry=r,
         )
+        self.live_nse = Gauge(
+            "streamflow_live_nse",
+            "Median over sites of the issued forecasts' NSE in the rolling window, per lead day",
+            ["lead_days"],
+            registry=r,
+        )
+        self.flagged = Gauge(
+            "streamflow_site_flagged",
+            "1 where a site's lead-1 NSE over the window is below persistence's (alarm, retrain)",
+            ["site_id"],
+            registry=r,
+        )
+        self.site_drift = Gauge(
+            "streamflow_site_input_drift_ratio",
+            "Mean input drift of a site's forecasts in the window",
+            ["site_id"],
+            registry=r,
+        )
         self.drift = Histogram(
             "streamflow_input_drift_ratio",
             "Share of a forecast's inputs outside the site's training range",
             buckets=(0.0, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0),
             registry=r,
         )
+
+    def verified(self, results: list) -> None:
+        """Export the latest verification: median live NSE per lead over the sites, flagged sites, drift."""
+        self.live_nse.clear()
+        by_lead: dict[int, list[float]] = {}
+        for result in results:
+            for scores in result.rolling:
+                if scores.nse is not None:
+                    by_lead.setdefault(scores.lead_days, []).append(scores.nse)
+            self.flagged.labels(result.site_id).set(1 if result.flagged else 0)
+            if result.mean_drift is not None:
+                self.site_drift.labels(result.site_id).set(result.mean_drift)
+        for lead, values in by_lead.items():
+            self.live_nse.labels(str(lead)).set(float(median(values)))
 
     def render(self) -> bytes:
         """The metrics in Prometheus' text format."""

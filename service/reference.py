@@ -13,8 +13,11 @@ import typing
 from pathlib import Path
 from typing import Any
 
+from prometheus_client.metrics import MetricWrapperBase
+
 from config.settings import AppConfig, Secret
 from domain.errors import ERROR_CODES
+from service.metrics import ServiceMetrics
 
 
 def settings_table() -> str:
@@ -35,6 +38,18 @@ def errors_table() -> str:
     """One Markdown row per error code: status, code and when it is answered."""
     rows = ["| status | code | when |", "| --- | --- | --- |"]
     rows += [f"| {entry.status} | `{entry.code}` | {entry.when} |" for entry in ERROR_CODES]
+    return "\n".join(rows)
+
+
+def metrics_table() -> str:
+    """One Markdown row per exported metric: name, type, labels and meaning."""
+    rows = ["| metric | type | labels | meaning |", "| --- | --- | --- | --- |"]
+    for metric in vars(ServiceMetrics()).values():
+        if isinstance(metric, MetricWrapperBase):
+            # prometheus_client keeps a metric's declaration in these attributes (no public accessor).
+            name = f"{metric._name}_total" if metric._type == "counter" else metric._name
+            labels = ", ".join(f"`{label}`" for label in metric._labelnames)
+            rows.append(f"| `{name}` | {metric._type} | {labels} | {metric._documentation} |")
     return "\n".join(rows)
 
 
@@ -66,7 +81,7 @@ def _default(field: dataclasses.Field) -> str:
     return f"`{str(value).lower() if isinstance(value, bool) else value}`"
 
 
-TABLES = {"settings": settings_table, "errors": errors_table}
+TABLES = {"settings": settings_table, "errors": errors_table, "metrics": metrics_table}
 
 
 def update(text: str) -> str:

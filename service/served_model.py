@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+from collections.abc import Callable
 
 from domain.errors import ModelNotLoadedError
 from domain.requests import forecast_query_schema
@@ -54,6 +55,7 @@ class ServedModel:
         self._lock = threading.Lock()
         self.refused: Refusal | None = None
         self.registry_problem: str | None = None
+        self._listeners: list[Callable[[LoadedModel], object]] = []
 
     @property
     def current(self) -> LoadedModel:
@@ -80,6 +82,12 @@ class ServedModel:
         """Serve `loaded` from the next request on."""
         with self._lock:
             self._loaded = loaded
+        for listener in self._listeners:
+            listener(loaded)
+
+    def on_serve(self, listener: Callable[[LoadedModel], object]) -> None:
+        """Call `listener` with each model served from now on (on the thread that swaps it in)."""
+        self._listeners.append(listener)
 
     def refuse(self, refusal: Refusal) -> None:
         """Record a version that was not served."""

@@ -103,6 +103,7 @@ class RunningService:
         from main_service import build_services, make_app
 
         services = build_services(self._config, self._today)
+        self.services = services
         with ThreadPoolExecutor(2) as executor:
             server = HTTPServer(make_app(services, executor))
             sockets = bind_sockets(0, "127.0.0.1")

@@ -26,7 +26,9 @@ MAX_EXAMPLES = 800
 NOT_APPLICABLE = "ignored_auth,use_after_free,ensure_resource_availability,object_level_authorization"
 # A schema-valid request may name a site the model does not serve (404) or an issue date with
 # too little data around it (422), and a well-formed cursor may not be one the service gave (400):
-# documented answers, not a rejection of valid input.
+# documented answers, not a rejection of valid input. So are feedback on a forecast never issued
+# (404), feedback past the per-client rate (429: the fuzzer sends far more than a person would) and
+# GET /feedback without the operator token (401); a body over the size limit is rejected with 413.
 CONFIG = """
 [checks.positive_data_acceptance]
 expected-statuses = ["2xx", "404", "422"]
@@ -34,6 +36,11 @@ expected-statuses = ["2xx", "404", "422"]
 [[operations]]
 include-path = "/forecasts"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "400"]
+
+[[operations]]
+include-path = "/feedback"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "404", "429"]
+checks.negative_data_rejection.expected-statuses = ["400", "401", "404", "413", "422", "429"]
 """
 
 
@@ -87,9 +94,13 @@ def test_generated_requests_find_no_server_error_and_no_undocumented_answer(
     assert result.returncode == 0, output[-6000:]
     summary = json.loads(report.read_text())
     assert summary["complete"] and summary["failures"] == [] and summary["errors"] == [], output[-3000:]
-    # /healthCheck, /info, /forecast, /forecasts (the operator endpoints exist only with a token).
-    assert summary["operations"]["tested"] == summary["operations"]["total"] == 4
+    # /healthCheck, /info, /forecast, /forecasts, /verification, GET and POST /feedback (/retrain
+    # exists only with an operator token).
+    operations = summary["operations"]["total"]
+    assert summary["operations"]["tested"] == operations == 7
     cases = summary["test_cases"]
-    print(f"schemathesis: {cases['generated']} generated cases over 4 operations, {cases['with_failures']} failing")
+    print(
+        f"schemathesis: {cases['generated']} generated cases over {operations} operations, {cases['with_failures']} failing"
+    )
     assert cases["with_failures"] == 0
     assert cases["generated"] >= MIN_CASES

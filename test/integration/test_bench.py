@@ -1,4 +1,4 @@
-"""The benchmarks run end to end: skill (CI variant: 3 sites, 2 epochs, checking its own scoring) and service load."""
+"""The benchmarks run end to end: skill (CI variant: 3 sites, 2 epochs, checking its own scoring) and service speed."""
 
 from __future__ import annotations
 
@@ -95,32 +95,36 @@ def test_a_directory_that_misses_the_protocol_years_fails_with_a_message(demo_da
     assert "Traceback" not in result.stderr
 
 
-def run_load_bench(config_file: Path, *flags: str) -> subprocess.CompletedProcess:
+def run_speed_bench(config_file: Path, *flags: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, str(REPO_ROOT / "bench" / "load.py"), "--config", str(config_file), *flags],
+        [sys.executable, str(REPO_ROOT / "bench" / "speed.py"), "--config", str(config_file), *flags],
         capture_output=True,
         text=True,
         timeout=300,
     )
 
 
-def test_load_benchmark_serves_every_request_and_prints_latencies(trained_config: AppConfig) -> None:
-    result = run_load_bench(
-        trained_config.paths.model_dir.parent / "config.yaml", "--requests", "24", "--concurrency", "4"
+def test_speed_benchmark_drives_service_and_hello_world_and_judges_every_target(trained_config: AppConfig) -> None:
+    result = run_speed_bench(
+        trained_config.paths.model_dir.parent / "config.yaml",
+        *("--duration", "1", "--connections", "4", "--total-requests", "0"),
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert (
-        "24 GET /forecast requests (4 sites, forecasts and hindcasts alternating) from 4 client threads"
-        in result.stdout
-    )
-    assert "latency ms: p50" in result.stdout
-    assert "answers {200: 24}" in result.stdout
+    for scenario in ("hello", "warm", "cold", "hindcasts", "mix"):
+        assert re.search(rf"^{scenario} +[\d,]+ req/s  p50 .* 0 not 2xx$", result.stdout, flags=re.MULTILINE), (
+            result.stdout
+        )
+    assert re.search(r"^cold forecast in process: [\d.]+ ms CPU", result.stdout, flags=re.MULTILINE)
+    assert re.search(r"^precompute of 4 sites x \d+ members", result.stdout, flags=re.MULTILINE)
+    assert re.search(r"^archive: [\d,]+ forecasts", result.stdout, flags=re.MULTILINE)
+    assert len(re.findall(r"^  (?:MET   |MISSED) ", result.stdout, flags=re.MULTILINE)) == 7
+    assert "  MET    0 answers not 2xx (0)" in result.stdout
 
 
-def test_load_benchmark_without_a_model_says_to_train_first(demo_data_dir: Path, tmp_path: Path) -> None:
-    result = run_load_bench(write_config(tmp_path, {"data": {"data_dir": str(demo_data_dir)}}), "--requests", "5")
+def test_speed_benchmark_without_a_model_says_to_train_first(demo_data_dir: Path, tmp_path: Path) -> None:
+    result = run_speed_bench(write_config(tmp_path, {"data": {"data_dir": str(demo_data_dir)}}), "--duration", "1")
     assert result.returncode == 1
-    assert "load test failed: /healthCheck answered 503" in result.stderr and "run main_train.py" in result.stderr
+    assert "speed benchmark failed:" in result.stderr and "main_train.py" in result.stderr
     assert "Traceback" not in result.stderr
 
 

@@ -165,3 +165,81 @@ def test_roles_grant_nothing_beyond_what_starting_the_task_needs(resources: dict
     wildcard = [s["Action"] for s in statements if s["Resource"] == "*"]
     assert wildcard == ["ecr:GetAuthorizationToken"]
     assert all("*" not in str(s["Action"]) for s in statements)
+
+
+def unconditional(items: list) -> list:
+    """A list's items, a conditional one ({"If": [condition, item, NoValue]}) as its item."""
+    return [item["If"][1] if isinstance(item, dict) and "If" in item else item for item in items]
+
+
+def test_every_secret_the_service_reads_is_a_setting_the_execution_role_may_read(
+    resources: dict, container: dict
+) -> None:
+    secrets = unconditional(container["Secrets"])
+    readable = {
+        s["Resource"]["Ref"]
+        for s in statements(resources["ExecutionRole"])
+        if s["Action"] == "secretsmanager:GetSecretValue"
+    }
+    assert {secret["ValueFrom"]["Ref"] for secret in secrets} == readable
+
+    value = "postgresql+psycopg://streamflow:secret@archive.internal:5432/streamflow"
+    config = load_config(REPO_ROOT / "config.yaml", {secret["Name"]: value for secret in secrets})
+    for secret in secrets:
+        _, section, key = secret["Name"].lower().split("__")
+        assert getattr(getattr(config, section), key).reveal() == value, secret["Name"]
+
+
+def test_a_shared_archive_database_is_reachable_from_the_tasks(resources: dict) -> None:
+    egress = unconditional(resources["TaskSecurityGroup"]["Properties"]["SecurityGroupEgress"])
+    ports = [(rule["FromPort"], rule["ToPort"]) for rule in egress]
+
+    assert ({"Ref": "ArchiveDatabasePort"},) * 2 in ports
+
+
+def alarm_dimensions(alarm: dict) -> list[dict]:
+    """Every dimension an alarm's metrics name, plain or in a metric-math query."""
+    found = list(alarm.get("Dimensions", []))
+    for query in alarm.get("Metrics", []):
+        found += query.get("MetricStat", {}).get("Metric", {}).get("Dimensions", [])
+    return found
+
+
+def test_alarms_watch_this_stacks_load_balancer_and_notify_the_topic(resources: dict) -> None:
+    alarms = {name: r for name, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+    notify = {"If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]}
+
+    assert set(alarms) == {"ServerErrorRateAlarm", "UnhealthyTargetsAlarm", "NoHealthyTargetAlarm"}
+    for name, alarm in alarms.items():
+        properties = alarm["Properties"]
+        assert alarm["Condition"] == "HasImage", name  # without a service there is nothing to watch
+        assert properties["AlarmActions"] == properties["OKActions"] == notify, name
+        dimensions = alarm_dimensions(properties)
+        assert dimensions, name
+        for dimension in dimensions:
+            target = {"LoadBalancer": "LoadBalancer", "TargetGroup": "TargetGroup"}[dimension["Name"]]
+            assert dimension["Value"] == {"GetAtt": f"{target}.{target}FullName"}, name
+    assert alarms["NoHealthyTargetAlarm"]["Properties"]["TreatMissingData"] == "breaching"
+
+
+@pytest.mark.parametrize(
+    ("task_5xx", "elb_5xx", "requests", "percent"),
+    [(1, 0, 100, 1.0), (0, 0, 100, 0.0), (0, 5, 0, 100.0), (3, 1, 99, 4.0), (None, None, 50, 0.0)],
+)
+def test_the_5xx_rate_counts_the_load_balancers_own_errors(
+    resources: dict, task_5xx: int | None, elb_5xx: int | None, requests: int, percent: float
+) -> None:
+    # RequestCount leaves out requests the load balancer answered itself (no healthy task):
+    # those count in the denominator through elb5xx. A minute without 5xx has no data point (None).
+    metrics = resources["ServerErrorRateAlarm"]["Properties"]["Metrics"]
+    (rate,) = [query for query in metrics if query.get("ReturnData", True)]
+    stat_names = {q["Id"]: q["MetricStat"]["Metric"]["MetricName"] for q in metrics if "MetricStat" in q}
+    assert stat_names == {
+        "task5xx": "HTTPCode_Target_5XX_Count",
+        "elb5xx": "HTTPCode_ELB_5XX_Count",
+        "requests": "RequestCount",
+    }
+
+    values = {"task5xx": task_5xx, "elb5xx": elb_5xx, "requests": requests}
+    python = re.sub(r"FILL\((\w+), 0\)", r"(\1 if \1 is not None else 0)", rate["Expression"])
+    assert eval(python, {}, values) == pytest.approx(percent)  # noqa: S307 - our own template

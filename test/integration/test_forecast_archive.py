@@ -56,6 +56,15 @@ def test_a_forecast_round_trips_and_is_stored_once(archive: ForecastArchive) -> 
     assert forecast.forecast_id == forecast_id("01646500", dt.date(2026, 9, 28), "m1", forecast.inputs_fingerprint)
 
 
+def test_a_batch_is_stored_in_one_go_leaving_out_what_is_kept_already(archive: ForecastArchive) -> None:
+    kept = issued("01646500", 20)
+    archive.store(kept)
+    batch = [kept, issued("01646500", 21, 1), issued("01646500", 21, 1), issued("01646500", 22, 2)]
+    archive.store(*batch)
+    assert archive.count() == 3
+    assert [f.issue_date.day for f in archive.page(None, None, None, limit=10)[0]] == [20, 21, 22]
+
+
 def test_pages_follow_the_issue_order_and_resume_from_their_cursor(archive: ForecastArchive) -> None:
     for minutes, (site, day) in enumerate([("01", 20), ("02", 20), ("01", 21), ("01", 22), ("02", 22)]):
         archive.store(issued(site.rjust(8, "0"), day, minutes))

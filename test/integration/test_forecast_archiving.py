@@ -57,6 +57,25 @@ def test_a_repeat_is_answered_from_memory_and_after_a_restart_from_the_archive(
         assert forecasts_by_source(restarted) == {"archive": 1.0}
 
 
+def test_every_site_is_precomputed_in_one_pass_and_then_answered_from_memory(
+    trained_config: AppConfig, tmp_path: Path
+) -> None:
+    sites = [f"0990000{number}" for number in range(1, 5)]
+    with RunningService(with_archive(trained_config, tmp_path / "alone")) as alone:
+        one_by_one = [get_json(alone, f"/forecast?site_id={site}&forecast_days=5")[1] for site in sites]
+    with RunningService(with_archive(trained_config, tmp_path / "batched")) as service:
+        assert service.services.forecast.precompute() == 4
+        assert service.services.forecast.precompute() == 0  # the same inputs: nothing new to compute
+        batched = [get_json(service, f"/forecast?site_id={site}&forecast_days=5")[1] for site in sites]
+        assert forecasts_by_source(service) == {"memory": 4.0}
+        assert len(wait_archived(service, 4)) == 4
+    for single, together in zip(one_by_one, batched, strict=True):
+        assert together["forecast_id"] == single["forecast_id"]
+        assert [day["flow"] for day in together["forecast"]] == pytest.approx(
+            [day["flow"] for day in single["forecast"]], abs=2e-4
+        )
+
+
 def test_issued_forecasts_are_listed_in_order_a_page_at_a_time(trained_config: AppConfig, tmp_path: Path) -> None:
     with RunningService(with_archive(trained_config, tmp_path)) as service:
         ids = [

@@ -137,12 +137,12 @@ def test_hindcast_does_not_see_the_flow_it_forecasts(api: RunningService) -> Non
     assert all(day["observed"] is None for day in hindcast["forecast"])
 
 
-def test_doc_page_and_spec_list_the_three_endpoints(api: RunningService) -> None:
+def test_doc_page_and_spec_list_the_api_endpoints(api: RunningService) -> None:
     page = api.get("/doc")
     assert page.status_code == 200 and "swagger-ui-bundle.js" in page.text
     assert "https://" not in page.text  # no CDN: the page must work offline
     spec = api.get("/doc/swagger.json").json()
-    assert set(spec["paths"]) == {"/healthCheck", "/info", "/forecast", "/forecasts"}
+    assert set(spec["paths"]) == {"/healthCheck", "/info", "/forecast", "/forecasts", "/verification", "/feedback"}
     assert spec["components"]["parameters"]["ForecastDays"]["schema"]["maximum"] == 5
     assert {"Error", "Forecast", "Info", "Site", "Health"} <= set(spec["components"]["schemas"])
     forecast_responses = spec["paths"]["/forecast"]["get"]["responses"]

@@ -214,8 +214,11 @@ def test_site_metadata_are_no_forecast_input(live_config, live_replay, tmp_path,
 def test_upstream_failure_with_an_expired_copy_serves_it_marked_stale(
     live_config, live_replay, tmp_path, route, match, stale_data
 ) -> None:
-    # Lifetimes of zero: every request goes upstream, and falls back on the copy when that fails.
+    # Lifetimes of zero: every request reads its data and goes upstream, and falls back on the copy when that fails.
     config = with_upstream(live_config, tmp_path / "expired", recent_ttl_s=0.0, history_ttl_s=0.0)
+    config = dataclasses.replace(
+        config, server=dataclasses.replace(config.server, input_refresh_s=0.0, repeat_answer_s=0.0)
+    )
     with RunningService(config, lambda: TODAY) as service:
         fresh = get_json(service, FORECAST)[1]
         assert fresh["stale"] is False

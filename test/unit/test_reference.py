@@ -1,4 +1,4 @@
-"""README's reference tables are the ones generated from the settings and the error codes."""
+"""README's reference tables are the ones generated from the settings, the error codes and the metrics."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from config.settings import AppConfig
 from domain.errors import ERROR_CODES
 from domain.requests import ISSUE_DATE_RANGE
 from domain.site import SITE_ID_DESCRIPTION
-from service.reference import errors_table, settings_table
+from service.reference import errors_table, metrics_table, settings_table
 from test.support import REPO_ROOT
 
 
@@ -23,7 +23,9 @@ def readme_table(name: str) -> str:
     return found.group(1)
 
 
-@pytest.mark.parametrize(("name", "generate"), [("settings", settings_table), ("errors", errors_table)])
+@pytest.mark.parametrize(
+    ("name", "generate"), [("settings", settings_table), ("errors", errors_table), ("metrics", metrics_table)]
+)
 def test_readme_table_is_the_generated_one(name: str, generate) -> None:
     assert readme_table(name) == generate(), "run `.venv/bin/python -m service.reference README.md`"
 
@@ -36,6 +38,9 @@ def test_every_setting_and_error_code_has_a_row() -> None:
     assert "server.torch_threads" in keys and "paths.model_dir" in keys
     errors = readme_table("errors")
     assert all(f"| {entry.status} | `{entry.code}` |" in errors for entry in ERROR_CODES)
+    metrics = readme_table("metrics")
+    assert "| `streamflow_requests_total` | counter | `route`, `method`, `status` |" in metrics
+    assert "| `streamflow_live_nse` | gauge | `lead_days` |" in metrics
 
 
 def test_readme_states_the_site_id_and_issue_date_facts_of_the_schemas() -> None:

@@ -78,7 +78,7 @@ def test_env_overrides_yaml_and_yaml_overrides_defaults(make_config) -> None:
     )
 
     assert config.server.port == 9001  # environment beats YAML
-    assert config.server.worker_threads == 2  # YAML beats the default 4
+    assert config.server.worker_threads == 2  # YAML beats the default 32
 
 
 @pytest.mark.parametrize(

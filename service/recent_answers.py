@@ -1,0 +1,50 @@
+"""Forecasts answered in the last seconds, by their exact query: a repeat is answered from here.
+
+Most requests repeat: every client asks for the same few sites, and a forecast changes only when
+new data arrive. Within `max_age_s` of a first answer, the same query string to the same served
+model gets the same forecast back on the event loop, without a worker thread, a data read or an
+archive lookup; after it, the query takes the full path again and sees any new data.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+
+from domain.forecast import Forecast
+
+
+class RecentAnswers:
+    """The most recent answers, each kept for `max_age_s` seconds."""
+
+    def __init__(self, max_age_s: float, max_entries: int) -> None:
+        """Args:
+        max_age_s: Seconds an answer stands for its repeats (0: never).
+        max_entries: Answers kept, the most recent ones.
+        """
+        self._max_age_s = max_age_s
+        self._max_entries = max_entries
+        self._answers: collections.OrderedDict[tuple, tuple[float, Forecast]] = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, model: tuple[str, str | None], query: str) -> Forecast | None:
+        """The forecast of `model` (bundle and registry version) answered to `query` less than `max_age_s`
+        ago, or None."""
+        key = (*model, query)
+        with self._lock:
+            found = self._answers.get(key)
+        if found is None or time.monotonic() - found[0] >= self._max_age_s:
+            return None
+        return found[1]
+
+    def put(self, query: str, forecast: Forecast) -> None:
+        """Remember the answer to `query` (under the model that made it)."""
+        if self._max_age_s <= 0:
+            return
+        key = (forecast.model_version, forecast.registry_version, query)
+        with self._lock:
+            self._answers[key] = (time.monotonic(), forecast)
+            self._answers.move_to_end(key)
+            while len(self._answers) > self._max_entries:
+                self._answers.popitem(last=False)
