@@ -102,7 +102,9 @@ def make_app(
         tornado.web.url(r"/healthCheck", HealthHandler, {"model": services.model}),
         tornado.web.url(r"/info", InfoHandler, {"info_service": services.info}),
         tornado.web.url(
-            r"/forecast", ForecastHandler, {"forecast_service": services.forecast, "model": services.model}
+            r"/forecast",
+            ForecastHandler,
+            {"forecast_service": services.forecast, "model": services.model, "computing": {}},
         ),
     ]
     api += [

@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as postgresql_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.exc import DatabaseError, SQLAlchemyError
 
 from domain.errors import DataSourceError
@@ -152,14 +154,9 @@ class ForecastArchive:
             row["issued_at"] = _to_utc(forecast.issued_at)
             rows[forecast.forecast_id] = row
         with self._transaction("storing forecasts") as connection:
-            kept = set(
-                connection.execute(
-                    sa.select(FORECASTS.c.forecast_id).where(FORECASTS.c.forecast_id.in_(list(rows)))
-                ).scalars()
-            )
-            new = [row for identity, row in rows.items() if identity not in kept]
-            if new:
-                connection.execute(FORECASTS.insert(), new)
+            dialect = sqlite_dialect if connection.dialect.name == "sqlite" else postgresql_dialect
+            insert = dialect.insert(FORECASTS).on_conflict_do_nothing(index_elements=[FORECASTS.c.forecast_id])
+            connection.execute(insert, list(rows.values()))
 
     def get(self, forecast_id: str) -> ArchivedForecast | None:
         """One forecast, or None.
@@ -274,6 +271,9 @@ class ForecastArchive:
                 if self._sqlite_path is not None:
                     self._sqlite_path.parent.mkdir(parents=True, exist_ok=True)
                 engine = sa.create_engine(self._url, pool_pre_ping=True)
+                if self._sqlite_path is not None:
+                    # Write-ahead log: the workers' lookups read while the writer writes.
+                    sa.event.listen(engine, "connect", _write_ahead_log)
                 self._create_tables(engine)
                 self._engine = engine
             return self._engine
@@ -335,6 +335,10 @@ def _decode_cursor(cursor: str) -> tuple[dt.datetime, str]:
         return _utc(dt.datetime.fromisoformat(moment)), identifier
     except (ValueError, UnicodeDecodeError) as exc:
         raise ValueError(f"cursor {cursor!r} is not one this service gave") from exc
+
+
+def _write_ahead_log(connection: Any, _record: Any) -> None:
+    connection.execute("PRAGMA journal_mode=WAL")
 
 
 def _first_line(exc: BaseException) -> str:

@@ -131,7 +131,8 @@ class ServerConfig(_Section):
     repeat_answer_s: float = setting(
         5.0,
         doc="seconds the answer to a `/forecast` query is given again to the same query without reading "
-        "the site's data (at most this late to show new data); 0: never",
+        "the site's data; then the next such request renews it in the background (and gets it once more); "
+        "0: never kept",
         check=checks.non_negative(),
     )
     input_blocks_kept: int = setting(

@@ -183,8 +183,7 @@ def parse_query(schema: dict, arguments: Mapping[str, list[str]]) -> dict[str, A
             # Python's `$` also matches before a trailing newline: refuse control characters outright.
             raise InvalidRequestError(f"parameter '{name}' contains control characters, got {values[0]!r}")
         query[name] = _cast(schema["properties"].get(name, {}), values[0])
-    validator = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
-    error = jsonschema.exceptions.best_match(validator.iter_errors(query))
+    error = jsonschema.exceptions.best_match(_validator(schema).iter_errors(query))
     if error is not None:
         raise InvalidRequestError(_describe(error))
     if "issue_date" in query:
@@ -192,6 +191,22 @@ def parse_query(schema: dict, arguments: Mapping[str, list[str]]) -> dict[str, A
     if "issued_since" in query:
         query["issued_since"] = _moment(query["issued_since"], "issued_since")
     return query
+
+
+# Validators by schema, built once (a schema is built once per endpoint or loaded model); each entry keeps
+# its schema alive, so an id is never reused while it is here.
+_VALIDATORS: dict[int, tuple[dict, jsonschema.Draft202012Validator]] = {}
+_MAX_VALIDATORS = 64
+
+
+def _validator(schema: dict) -> jsonschema.Draft202012Validator:
+    found = _VALIDATORS.get(id(schema))
+    if found is None:
+        if len(_VALIDATORS) >= _MAX_VALIDATORS:
+            _VALIDATORS.clear()
+        found = (schema, jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker()))
+        _VALIDATORS[id(schema)] = found
+    return found[1]
 
 
 def _moment(text: str, name: str) -> dt.datetime:

@@ -33,6 +33,14 @@ def input_widths(n_features: int) -> tuple[int, int]:
     return n_features + FLOW_CHANNELS, n_features
 
 
+def _carried_forward(values: np.ndarray, limit: int) -> np.ndarray:
+    """Each NaN replaced by the last value before it at most `limit` days back, else 0 (float32)."""
+    positions = np.arange(len(values))
+    last_seen = np.maximum.accumulate(np.where(np.isnan(values), -1, positions))
+    usable = (last_seen >= 0) & (positions - last_seen <= limit)
+    return np.where(usable, values[np.maximum(last_seen, 0)], 0.0).astype(np.float32)
+
+
 @dataclasses.dataclass
 class SiteTensors:
     """One site's record in model space, every array on the same daily calendar.
@@ -73,7 +81,7 @@ def to_site_tensors(record: SiteSeries, scaler: FeatureScaler, seq_len: int) -> 
     flow_input = np.nan_to_num(scaler.scale_flow_input(record.flow_mm))
     target = scaler.standardize_flow(site_id, record.flow_mm)
     meteo = scaler.scale_meteo(record.meteo)
-    last_flow = pd.Series(target).ffill(limit=seq_len - 1).fillna(0.0).to_numpy(np.float32)
+    last_flow = _carried_forward(target, seq_len - 1)
     return SiteTensors(
         site_id=site_id,
         start=record.start,

@@ -81,9 +81,9 @@ class ForecastService:
         """
         return self._forecast(self._model.current, site_id, forecast_days, issue_date, issued=True)
 
-    def repeated(self, query: str) -> Forecast | None:
-        """The forecast the served model answered to this exact query string moments ago (counted as served
-        from memory), or None: then validate the query and call `forecast`, then `remember`."""
+    def repeated(self, query: str) -> tuple[Forecast, bool] | None:
+        """The forecast the served model last answered to this exact query string (counted as served from
+        memory), and whether it is due for renewal; None: validate the query, `forecast`, `remember`."""
         if self._recent is None:
             return None
         loaded = self._model.current
@@ -96,6 +96,11 @@ class ForecastService:
         """Keep `forecast` as the answer to repeat for `query`."""
         if self._recent is not None:
             self._recent.put(query, forecast)
+
+    def forget(self, query: str) -> None:
+        """Answer `query` afresh next time (its renewal failed)."""
+        if self._recent is not None:
+            self._recent.forget(query)
 
     def smoke_test(self, candidate: LoadedModel) -> Forecast:
         """A forecast of the first site a model serves, from its last observed day: the check a model

@@ -31,6 +31,7 @@ from domain.errors import (
     StreamflowError,
     UnauthorizedError,
 )
+from domain.forecast import Forecast
 from domain.requests import (
     FEEDBACK_SCHEMA,
     INFO_QUERY_SCHEMA,
@@ -306,9 +307,12 @@ class ForecastHandler(BaseHandler):
 
     route = "/forecast"
 
-    def initialize(self, forecast_service: ForecastService, model: ServedModel) -> None:
+    def initialize(
+        self, forecast_service: ForecastService, model: ServedModel, computing: dict[str, asyncio.Future]
+    ) -> None:
         self._service = forecast_service
         self._model = model
+        self._computing = computing  # query string -> its answer being computed, shared by the app's handlers
 
     async def get(self) -> None:
         """Forecast daily flow at a site.
@@ -337,17 +341,45 @@ class ForecastHandler(BaseHandler):
           "503": {$ref: "#/components/responses/ServiceUnavailable"}
           "504": {$ref: "#/components/responses/GatewayTimeout"}
         """
-        forecast = self._service.repeated(self.request.query)
-        if forecast is None:
-            query = self.query(self._model.current.query_schema)
-            self.log_fields["site_id"] = query["site_id"]
-            forecast = await self.run_blocking(
-                self._service.forecast, query["site_id"], query["forecast_days"], query.get("issue_date")
-            )
-            self._service.remember(self.request.query, forecast)
+        query_string = self.request.query
+        repeated = self._service.repeated(query_string)
+        if repeated is None:
+            forecast = await self._shared_answer(query_string)
+        else:
+            forecast, due = repeated
+            if due:  # renewed in the background; this request is answered at once
+                renewal = asyncio.ensure_future(self._shared_answer(query_string))
+                renewal.add_done_callback(lambda done: self._renewed(query_string, done))
         self.log_fields["site_id"] = forecast.site_id
         self.log_fields["model_version"] = forecast.model_version
         self.write(forecast.as_json())
+
+    async def _shared_answer(self, query_string: str) -> Forecast:
+        # The same query asked again while its answer is computed waits for that answer: when a repeated
+        # answer expires, its crowd of requests costs one forecast, not one each.
+        computing = self._computing.get(query_string)
+        if computing is None:
+            computing = asyncio.ensure_future(self._answer(query_string))
+            self._computing[query_string] = computing
+            computing.add_done_callback(lambda _: self._computing.pop(query_string, None))
+        return await asyncio.shield(computing)
+
+    def _renewed(self, query_string: str, renewal: asyncio.Future) -> None:
+        error = renewal.exception()
+        if error is not None:
+            # The next request for it computes for itself, and answers the error if there still is one.
+            self._service.forget(query_string)
+            if not isinstance(error, StreamflowError):
+                LOGGER.error("renewing the answer to /forecast?%s failed", query_string, exc_info=error)
+
+    async def _answer(self, query_string: str) -> Forecast:
+        query = self.query(self._model.current.query_schema)
+        self.log_fields["site_id"] = query["site_id"]
+        forecast = await self.run_blocking(
+            self._service.forecast, query["site_id"], query["forecast_days"], query.get("issue_date")
+        )
+        self._service.remember(query_string, forecast)
+        return forecast
 
 
 class OperatorHandler(BaseHandler):

@@ -1,9 +1,9 @@
 """Forecasts answered in the last seconds, by their exact query: a repeat is answered from here.
 
 Most requests repeat: every client asks for the same few sites, and a forecast changes only when
-new data arrive. Within `max_age_s` of a first answer, the same query string to the same served
-model gets the same forecast back on the event loop, without a worker thread, a data read or an
-archive lookup; after it, the query takes the full path again and sees any new data.
+new data arrive. The same query string to the same served model gets the same forecast back on the
+event loop, without a worker thread, a data read or an archive lookup. An answer older than
+`max_age_s` is due: it is given once more while the caller renews it (which sees any new data).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ class RecentAnswers:
 
     def __init__(self, max_age_s: float, max_entries: int) -> None:
         """Args:
-        max_age_s: Seconds an answer stands for its repeats (0: never).
+        max_age_s: Seconds an answer stands for its repeats before it is renewed (0: never kept).
         max_entries: Answers kept, the most recent ones.
         """
         self._max_age_s = max_age_s
@@ -28,15 +28,21 @@ class RecentAnswers:
         self._answers: collections.OrderedDict[tuple, tuple[float, Forecast]] = collections.OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, model: tuple[str, str | None], query: str) -> Forecast | None:
-        """The forecast of `model` (bundle and registry version) answered to `query` less than `max_age_s`
-        ago, or None."""
+    def get(self, model: tuple[str, str | None], query: str) -> tuple[Forecast, bool] | None:
+        """The forecast of `model` (bundle and registry version) last answered to `query`, and whether it is
+        due for renewal (older than `max_age_s`); None when there is none."""
         key = (*model, query)
         with self._lock:
             found = self._answers.get(key)
-        if found is None or time.monotonic() - found[0] >= self._max_age_s:
+        if found is None:
             return None
-        return found[1]
+        return found[1], time.monotonic() - found[0] >= self._max_age_s
+
+    def forget(self, query: str) -> None:
+        """Drop every answer to `query` (its renewal failed: the next request asks for itself)."""
+        with self._lock:
+            for key in [key for key in self._answers if key[2] == query]:
+                del self._answers[key]
 
     def put(self, query: str, forecast: Forecast) -> None:
         """Remember the answer to `query` (under the model that made it)."""

@@ -1,4 +1,4 @@
-"""Tests of service/recent_answers.py: a repeat of the same query to the same model, for a while."""
+"""Tests of service/recent_answers.py: a repeat of the same query to the same model, renewed when due."""
 
 from __future__ import annotations
 
@@ -19,17 +19,25 @@ def test_a_repeat_of_the_same_query_to_the_same_model_gets_the_same_forecast() -
     recent = RecentAnswers(max_age_s=60.0, max_entries=10)
     answer = forecast()
     recent.put(QUERY, answer)
-    assert recent.get(("v1", "1"), QUERY) is answer
+    assert recent.get(("v1", "1"), QUERY) == (answer, False)
     assert recent.get(("v1", "1"), QUERY + "&issue_date=2020-01-01") is None
     assert recent.get(("v2", "2"), QUERY) is None  # another model served: asked again
     assert recent.get(("v1", None), QUERY) is None
 
 
-def test_an_answer_stands_only_for_its_time_and_only_the_newest_are_kept() -> None:
+def test_an_old_answer_is_due_for_renewal_and_a_forgotten_one_is_gone() -> None:
     short = RecentAnswers(max_age_s=0.05, max_entries=10)
-    short.put(QUERY, forecast())
+    answer = forecast()
+    short.put(QUERY, answer)
     time.sleep(0.06)
+    assert short.get(("v1", "1"), QUERY) == (answer, True)
+    short.put(QUERY, answer)  # renewed
+    assert short.get(("v1", "1"), QUERY) == (answer, False)
+    short.forget(QUERY)
     assert short.get(("v1", "1"), QUERY) is None
+
+
+def test_nothing_is_kept_at_zero_seconds_and_only_the_newest_are_kept() -> None:
     never = RecentAnswers(max_age_s=0.0, max_entries=10)
     never.put(QUERY, forecast())
     assert never.get(("v1", "1"), QUERY) is None
