@@ -130,9 +130,9 @@ class ServerConfig(_Section):
     )
     repeat_answer_s: float = setting(
         5.0,
-        doc="seconds the answer to a `/forecast` query is given again to the same query without reading "
-        "the site's data; then the next such request renews it in the background (and gets it once more); "
-        "0: never kept",
+        doc="at most this many seconds (at least half) the answer to a `/forecast` query is given again to "
+        "the same query without reading the site's data; then the next such request renews it in the "
+        "background (and gets it once more); 0: never kept",
         check=checks.non_negative(),
     )
     input_blocks_kept: int = setting(
