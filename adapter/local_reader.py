@@ -94,8 +94,11 @@ def _read_series_file(path: Path, site_id: str, model, observed_column: str | No
     frame = _read_csv(path, dtype={"time": str})
     frame.insert(0, "site_id", site_id)
     frame = validate_frame(model, frame, str(path), row_name="line").sort_values("time", kind="stable")
-    observed = frame.dropna(subset=[observed_column])["time"] if observed_column else frame["time"].iloc[0:0]
-    period = (as_date(observed.min()), as_date(observed.max())) if len(observed) else None
+    period = None
+    if observed_column:
+        observed = frame.dropna(subset=[observed_column])["time"]
+        if len(observed):
+            period = (as_date(observed.min()), as_date(observed.max()))
     return _SeriesFile(frame, frame["time"].to_numpy(), period)
 
 

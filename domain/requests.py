@@ -9,6 +9,7 @@ it), then validates with jsonschema and turns the first error into an
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import re
 from collections.abc import Mapping
@@ -82,6 +83,7 @@ def forecast_query_schema(max_forecast_days: int) -> dict:
     }
 
 
+@functools.cache  # one schema per page size: its validator is built once (`_validator`)
 def forecasts_query_schema(page_size: int) -> dict:
     """The schema of `/forecasts` query parameters (the issued forecasts, paged)."""
     return {
@@ -108,6 +110,21 @@ def forecasts_query_schema(page_size: int) -> dict:
         },
         "additionalProperties": False,
     }
+
+
+@functools.cache
+def feedback_query_schema(page_size: int) -> dict:
+    """The schema of `GET /feedback` query parameters (a site's or every site's newest feedback)."""
+    listed = forecasts_query_schema(page_size)["properties"]
+    return {
+        "type": "object",
+        "properties": {"site_id": listed["site_id"], "limit": listed["limit"]},
+        "additionalProperties": False,
+    }
+
+
+# Endpoints that take no query parameter.
+NO_QUERY_SCHEMA = {"type": "object", "properties": {}, "additionalProperties": False}
 
 
 # A feedback body: small, and nothing in it can change a forecast.
@@ -153,8 +170,7 @@ def parse_body(schema: dict, body: bytes, limit: int) -> dict[str, Any]:
         parsed = json.loads(body)
     except ValueError as exc:
         raise InvalidRequestError("the body must be a JSON object") from exc
-    validator = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
-    error = jsonschema.exceptions.best_match(validator.iter_errors(parsed))
+    error = jsonschema.exceptions.best_match(_validator(schema).iter_errors(parsed))
     if error is not None:
         raise InvalidRequestError(_describe(error, "field"))
     if "observation" in parsed:

@@ -36,7 +36,9 @@ from domain.requests import (
     FEEDBACK_SCHEMA,
     INFO_QUERY_SCHEMA,
     MAX_FEEDBACK_BYTES,
+    NO_QUERY_SCHEMA,
     VERIFICATION_QUERY_SCHEMA,
+    feedback_query_schema,
     forecasts_query_schema,
     parse_body,
     parse_query,
@@ -438,7 +440,7 @@ class RetrainHandler(OperatorHandler):
           "500": {$ref: "#/components/responses/InternalServerError"}
         """
         self.authorize()
-        self.query({"type": "object", "properties": {}, "additionalProperties": False})
+        self.query(NO_QUERY_SCHEMA)
         body = self.request.body.strip()
         if body:
             try:
@@ -558,14 +560,7 @@ class FeedbackHandler(BaseHandler):
     def initialize(self, feedback_service: FeedbackService, token: Secret, page_size: int) -> None:
         self._service = feedback_service
         self._token = token
-        self._list_schema = {
-            "type": "object",
-            "properties": {
-                "site_id": forecasts_query_schema(page_size)["properties"]["site_id"],
-                "limit": forecasts_query_schema(page_size)["properties"]["limit"],
-            },
-            "additionalProperties": False,
-        }
+        self._list_schema = feedback_query_schema(page_size)
         self._page_size = page_size
 
     async def post(self) -> None:
@@ -594,7 +589,7 @@ class FeedbackHandler(BaseHandler):
           "500": {$ref: "#/components/responses/InternalServerError"}
           "502": {$ref: "#/components/responses/BadGateway"}
         """
-        self.query({"type": "object", "properties": {}, "additionalProperties": False})
+        self.query(NO_QUERY_SCHEMA)
         body = parse_body(FEEDBACK_SCHEMA, self.request.body, MAX_FEEDBACK_BYTES)
         feedback_id = await self.run_blocking(self._service.submit, self.request.remote_ip or "unknown", body)
         self.set_status(201)

@@ -22,6 +22,7 @@ from adapter.base import AbstractFlowReader, AbstractMeteoReader
 from domain.provenance import oldest, stale_age
 from domain.site import Site
 from model.site_data import SiteSeries, build_site_series
+from utils.dates import daily_index
 
 EPOCH = dt.date(1970, 1, 1)
 
@@ -150,13 +151,8 @@ class InputPages:
         meteo = self._meteo.read_history(site, first, read_to)
         age = stale_age(flow, meteo)
         record = build_site_series(site, meteo, flow, features, (first, last))
-        flow_m3s = flow.set_index("time")["flow"].reindex(record_days(record)).to_numpy(dtype=np.float64)
+        flow_m3s = flow.set_index("time")["flow"].reindex(daily_index(first, last)).to_numpy(dtype=np.float64)
         return Block(first, flow_m3s, record, age, last_observed, time.monotonic())
-
-
-def record_days(record: SiteSeries) -> pd.DatetimeIndex:
-    """The calendar of a record."""
-    return pd.date_range(record.start, periods=record.n_days, freq="D")
 
 
 def _cut(values: np.ndarray, start: int, count: int) -> np.ndarray:
