@@ -45,6 +45,7 @@ from service.handlers import (
     InfoHandler,
     MetricsHandler,
     NotFoundHandler,
+    ObservationsHandler,
     RetrainHandler,
     RetrainJobHandler,
     VerificationHandler,
@@ -56,6 +57,8 @@ from service.input_pages import InputPages
 from service.logs import configure_logging
 from service.metrics import ServiceMetrics
 from service.model_follower import ModelFollower
+from service.observation_service import ObservationService
+from service.page_handlers import page_routes
 from service.recent_answers import RecentAnswers
 from service.retrain_service import RetrainService
 from service.served_model import LoadedModel, ServedModel
@@ -81,6 +84,7 @@ class Services:
     page_size: int
     verification: VerificationService
     feedback: FeedbackService
+    observations: ObservationService
     # Keeps the model on the registry alias (None with the registry disabled).
     follower: ModelFollower | None = None
     # Retraining over the API (None without an operator token).
@@ -112,6 +116,7 @@ def make_app(
             r"/forecasts", ForecastsHandler, {"archive": services.archive, "page_size": services.page_size}
         ),
         tornado.web.url(r"/verification", VerificationHandler, {"verification_service": services.verification}),
+        tornado.web.url(r"/observations", ObservationsHandler, {"observation_service": services.observations}),
         tornado.web.url(
             r"/feedback",
             FeedbackHandler,
@@ -124,7 +129,9 @@ def make_app(
             tornado.web.url(r"/retrain", RetrainHandler, operator),
             tornado.web.url(r"/retrain/([^/]+)", RetrainJobHandler, operator),
         ]
-    spec = build_openapi_spec(api, services.documented_horizon, services.page_size, API_VERSION)
+    spec = build_openapi_spec(
+        api, services.documented_horizon, services.forecast.quantile_levels, services.page_size, API_VERSION
+    )
     monitoring = [
         tornado.web.url(
             r"/metrics",
@@ -133,7 +140,7 @@ def make_app(
         )
     ]
     return tornado.web.Application(
-        api + doc_routes(spec) + monitoring,
+        api + doc_routes(spec) + monitoring + page_routes(),
         default_handler_class=NotFoundHandler,
         executor=executor,
         in_flight=in_flight or InFlightRequests(),
@@ -168,7 +175,9 @@ def build_services(
     )
     recent = RecentAnswers(config.server.repeat_answer_s, config.archive.memory_entries)
     batcher = InferenceBatcher(config.server.inference_batch, config.server.torch_threads)
-    forecast = ForecastService(flow_reader, meteo_reader, model, pages, batcher, metrics, archive, recent)
+    forecast = ForecastService(
+        flow_reader, meteo_reader, model, pages, batcher, metrics, archive, recent, config.server.quantiles
+    )
     verification = VerificationService(flow_reader, archive, model, config.verification, metrics)
     feedback = FeedbackService(archive, config.verification.feedback_per_minute)
     follower = None
@@ -206,6 +215,7 @@ def build_services(
         config.archive.page_size,
         verification,
         feedback,
+        ObservationService(flow_reader, model),
         follower,
         retrain,
         config.server.operator_token,

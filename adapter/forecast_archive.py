@@ -46,6 +46,8 @@ FORECASTS = sa.Table(
     sa.Column("drift", sa.Float),
     sa.Column("filled_gaps", sa.Integer, nullable=False),
     sa.Column("flows", sa.Text, nullable=False),  # JSON list, m3/s per lead day
+    sa.Column("quantiles", sa.Text),  # JSON {level: [m3/s per lead day]}; NULL in rows of earlier versions
+    sa.Column("exceedance", sa.Text),  # JSON {return period: [probability per lead day]}; NULL: no thresholds
     sa.Index("forecasts_by_site_and_time", "site_id", "issued_at"),
     sa.Index("forecasts_by_time", "issued_at", "forecast_id"),
 )
@@ -73,7 +75,11 @@ def forecast_id(site_id: str, issue_date: dt.date, model_version: str, inputs_fi
 
 @dataclasses.dataclass(frozen=True)
 class ArchivedForecast:
-    """One issued forecast as the archive keeps it."""
+    """One issued forecast as the archive keeps it.
+
+    `quantiles` maps a level ("0.05") to its flow per lead day (m3/s); `exceedance` maps a return period
+    ("2") to the probability per lead day of exceeding the site's threshold (None: no thresholds).
+    """
 
     forecast_id: str
     site_id: str
@@ -87,6 +93,8 @@ class ArchivedForecast:
     drift: float | None
     filled_gaps: int
     flows: tuple[float, ...]
+    quantiles: dict[str, tuple[float, ...]] | None = None
+    exceedance: dict[str, tuple[float, ...]] | None = None
 
     def as_json(self) -> dict:
         """JSON-ready form (`GET /forecasts`)."""
@@ -151,6 +159,9 @@ class ForecastArchive:
         for forecast in forecasts:
             row = dataclasses.asdict(forecast)
             row["flows"] = json.dumps(list(forecast.flows))
+            for column in _JSON_COLUMNS:
+                value = getattr(forecast, column)
+                row[column] = None if value is None else json.dumps({key: list(each) for key, each in value.items()})
             row["issued_at"] = _to_utc(forecast.issued_at)
             rows[forecast.forecast_id] = row
         with self._transaction("storing forecasts") as connection:
@@ -281,6 +292,7 @@ class ForecastArchive:
     def _create_tables(self, engine: sa.Engine) -> None:
         try:
             METADATA.create_all(engine)
+            _add_missing_columns(engine)
         except DatabaseError as exc:
             if self._sqlite_path is None or "not a database" not in str(exc):
                 raise
@@ -301,9 +313,25 @@ class ForecastArchive:
             self._engine = None
 
 
+# Columns added to the forecasts table after its first release: created in an existing archive on start.
+_JSON_COLUMNS = ("quantiles", "exceedance")
+
+
+def _add_missing_columns(engine: sa.Engine) -> None:
+    present = {column["name"] for column in sa.inspect(engine).get_columns(FORECASTS.name)}
+    with engine.begin() as connection:
+        for column in _JSON_COLUMNS:
+            if column not in present:
+                connection.execute(sa.text(f"ALTER TABLE {FORECASTS.name} ADD COLUMN {column} TEXT"))
+                LOGGER.info("forecast archive: column %s added to %s", column, FORECASTS.name)
+
+
 def _forecast(row: Any) -> ArchivedForecast:
     values = dict(row._mapping)
     values["flows"] = tuple(json.loads(values["flows"]))
+    for column in _JSON_COLUMNS:
+        raw = values[column]
+        values[column] = None if raw is None else {key: tuple(each) for key, each in json.loads(raw).items()}
     values["issued_at"] = _utc(values["issued_at"])
     return ArchivedForecast(**values)
 

@@ -17,6 +17,10 @@ without ever looking at it: `--tuning late` (the default) trains on 1981-1992 an
 input history; the training windows of early 1985 read the 1984 flows as input, never as targets).
 Three years of 30 rivers are a noisy guide, so a setting should win on both splits.
 
+Forecast quantiles come from residuals calibrated on the training period (`model.uncertainty`);
+they are scored by CRPS, CRPSS against probabilistic persistence and day-of-year climatology,
+interval coverage and the PIT (`model.probabilistic`), in a second table.
+
 A full (non-tuning) run ends with the skill targets, each MET or MISSED, with the figure to four
 decimals (the table rounds to three).
 
@@ -26,7 +30,7 @@ targets and the bundle as artifacts.
 
 Usage:
     .venv/bin/python bench/skill.py [--data-dir DIR] [--out DIR] [--tuning [late|early]] [--seed N] [--members]
-                                    [--quick] [--tracking-uri URI]
+                                    [--quick] [--tracking-uri URI] [--bundle-out DIR]
 """
 
 from __future__ import annotations
@@ -51,7 +55,6 @@ from config.loader import as_json, load_config  # noqa: E402
 from config.settings import METEO_VARIABLES, ModelConfig, TrainingConfig  # noqa: E402
 from domain.errors import InsufficientDataError, StreamflowError  # noqa: E402
 from model.bundle import save_bundle  # noqa: E402
-from model.ensemble import Ensemble  # noqa: E402
 from model.evaluate import (  # noqa: E402
     LEAD1_TOLERANCE,
     baseline_medians,
@@ -81,6 +84,15 @@ TARGETS = (
     ("median NSE above persistence by >= 0.3 at leads 2-5 (smallest margin)", 0.30),
     ("median KGE at lead 1 >= 0.80", 0.80),
 )
+# Probabilistic targets: intervals within these coverages at every lead (median over sites) ...
+COVERAGE_TARGETS = {"coverage_90": (0.87, 0.93), "coverage_50": (0.45, 0.55)}
+# ... CRPSS against probabilistic persistence at lead 1 and 5, and against climatology at every lead.
+CRPSS_PERSISTENCE_TARGETS = {1: 0.3, 5: 0.5}
+CRPSS_CLIMATOLOGY_TARGET = 0.5
+# The point forecast must keep its skill: median NSE per lead with the default seeds before the quantiles
+# were added (issue 24), less this tolerance.
+REFERENCE_NSE = (0.811, 0.664, 0.631, 0.617, 0.594)
+NSE_TOLERANCE = 0.005
 MAX_MINUTES = 30.0
 MAX_PEAK_MB = 4096.0
 # Our persistence medians must match baselines.csv to this tolerance (it has 4 decimals).
@@ -119,6 +131,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument(
         "--tracking-uri", help=f"MLflow store of the run (default: {PROTOCOL_CONFIG.name}'s tracking section)"
+    )
+    parser.add_argument(
+        "--bundle-out", type=Path, help="also write the trained bundle here (e.g. for bench/calibration.py)"
     )
     return parser.parse_args(argv)
 
@@ -162,6 +177,7 @@ def target_lines(scores: pd.DataFrame, minutes: float, peak_mb: float) -> list[s
             f"no site more than {LEAD1_TOLERANCE} NSE below persistence at lead 1", behind == 0, f"{behind} site(s)"
         )
     )
+    lines += probabilistic_target_lines(medians)
     lines.append(
         _verdict(f"training + evaluation <= {MAX_MINUTES:.0f} min", minutes <= MAX_MINUTES, f"{minutes:.1f} min")
     )
@@ -169,17 +185,51 @@ def target_lines(scores: pd.DataFrame, minutes: float, peak_mb: float) -> list[s
     return lines
 
 
-def write_member_scores(
-    ensemble: Ensemble, records: list[SiteSeries], periods: TrainingConfig, per_site: Path, tracked: TrackedRun
-) -> None:
+def probabilistic_target_lines(medians: pd.DataFrame) -> list[str]:
+    """MET or MISSED for the coverage, CRPSS and point-NSE targets of the quantiles (`median_by_lead` rows)."""
+    lines = []
+    for column, (low, high) in COVERAGE_TARGETS.items():
+        worst = medians[column].sub((low + high) / 2).abs().idxmax()
+        figures = " / ".join(f"{value:.4f}" for value in medians[column])
+        met = bool(medians[column].between(low, high).all())
+        lines.append(_verdict(f"{column} within {low}-{high} at every lead (worst lead {worst})", met, figures))
+    for lead, threshold in CRPSS_PERSISTENCE_TARGETS.items():
+        figure = medians.loc[lead, "crpss_persistence"]
+        lines.append(
+            _verdict(f"CRPSS vs persistence at lead {lead} >= {threshold}", figure >= threshold, f"{figure:.4f}")
+        )
+    lowest = medians["crpss_climatology"].min()
+    lines.append(
+        _verdict(
+            f"CRPSS vs climatology >= {CRPSS_CLIMATOLOGY_TARGET} at every lead (lowest)",
+            lowest >= CRPSS_CLIMATOLOGY_TARGET,
+            f"{lowest:.4f}",
+        )
+    )
+    shortfall = max(reference - medians.loc[lead, "nse"] for lead, reference in enumerate(REFERENCE_NSE, start=1))
+    lines.append(
+        _verdict(
+            f"point NSE per lead not below {list(REFERENCE_NSE)} by more than {NSE_TOLERANCE} (largest shortfall)",
+            shortfall <= NSE_TOLERANCE,
+            f"{shortfall:.4f}",
+        )
+    )
+    return lines
+
+
+def write_member_scores(run: TrainingRun, records: list[SiteSeries], per_site: Path, tracked: TrackedRun) -> None:
     """Score each member alone and write `<per-site stem>_member<k>.csv` next to the ensemble's CSV
     (and into the run's artifacts).
 
     A member is one draw of the setting's training noise; `bench/compare.py` takes the members of
-    two settings as their runs.
+    two settings as their runs. Its quantiles come from the ensemble's calibration.
     """
+    ensemble, periods = run.ensemble, run.bundle.training
+    training_period = (periods.train_start, periods.train_end)
     for number, member in enumerate(ensemble.members, start=1):
-        scores = ensemble.score(records, periods.test_start, periods.test_end, members=[member])
+        scores = ensemble.score(
+            records, periods.test_start, periods.test_end, [member], run.bundle.residuals, training_period
+        )
         path = per_site.with_name(f"{per_site.stem}_member{number}.csv")
         scores.round(4).to_csv(path, index=False)
         tracked.log_text(path.read_text(encoding="utf-8"), f"scores/{path.name}")
@@ -241,7 +291,7 @@ def report(
     args: argparse.Namespace, run: TrainingRun, records: list[SiteSeries], data_dir: Path, tracked: TrackedRun
 ) -> int:
     """Print and store the scores, the targets and the persistence check; returns the exit code."""
-    scores, periods = run.scores, run.bundle.training
+    scores = run.scores
     baselines = None if args.tuning else read_baselines(data_dir)
     print()
     print(format_table(scores, baselines))
@@ -251,9 +301,11 @@ def report(
     print(f"per-site results: {per_site}")
     track_scores(tracked, scores, "test" if not args.tuning else f"tuning_{args.tuning}")
     if args.members:
-        write_member_scores(run.ensemble, records, periods, per_site, tracked)
+        write_member_scores(run, records, per_site, tracked)
     with tempfile.TemporaryDirectory() as models:
         tracked.log_artifacts(save_bundle(run.bundle, Path(models)), "bundle")
+    if args.bundle_out:
+        print(f"bundle written to {save_bundle(run.bundle, args.bundle_out)}")
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
         f"training {run.train_seconds / 60:.1f} min, training + evaluation {run.total_seconds / 60:.1f} min, "

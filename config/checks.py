@@ -62,6 +62,18 @@ def each_positive() -> Check:
     return _simple("each > 0", "must be positive", lambda values: all(value > 0 for value in values))
 
 
+def quantile_levels() -> Check:
+    """Levels on the grid 0.01..0.99 (two decimals), increasing, at least one."""
+
+    def problem(levels: tuple[float, ...]) -> str | None:
+        on_grid = all(0.01 <= level <= 0.99 and round(level, 2) == level for level in levels)
+        if levels and on_grid and list(levels) == sorted(set(levels)):
+            return None
+        return f"must be increasing levels among 0.01, 0.02, ..., 0.99, got {_shown(levels)}"
+
+    return Check("increasing, among 0.01..0.99 (two decimals)", problem)
+
+
 def each_one_of(known: Iterable[str]) -> Check:
     """Every item of a list one of `known`; the message names the first unknown one."""
     allowed = tuple(known)

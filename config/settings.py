@@ -128,6 +128,11 @@ class ServerConfig(_Section):
         doc="seconds a site's kept data are used before they are read again (at once when its last observed day moves)",
         check=checks.non_negative(),
     )
+    quantiles: tuple[float, ...] = setting(
+        (0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95),
+        doc="quantile levels `/forecast` returns for each day (a request may ask for some of them)",
+        check=checks.quantile_levels(),
+    )
     repeat_answer_s: float = setting(
         5.0,
         doc="at most this many seconds (at least half) the answer to a `/forecast` query is given again to "

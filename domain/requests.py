@@ -31,6 +31,7 @@ ISSUED_SINCE_PATTERN = (
     r"^(19|20|21)[0-9]{2}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})$"
 )
 
+FORECAST_FORMATS = ("json", "csv")
 SITE_ID_SCHEMA = {
     "type": "string",
     "pattern": f"^{SITE_ID_PATTERN}$",
@@ -46,10 +47,23 @@ ISSUE_DATE_SCHEMA = {
     ),
 }
 
+DATE_PARAMETERS = ("issue_date", "start", "end")
+
 VERIFICATION_QUERY_SCHEMA = {
     "type": "object",
     "properties": {"site_id": SITE_ID_SCHEMA},
     "required": ["site_id"],
+    "additionalProperties": False,
+}
+
+OBSERVATIONS_QUERY_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "site_id": SITE_ID_SCHEMA,
+        "start": {**ISSUE_DATE_SCHEMA, "description": "First day, YYYY-MM-DD"},
+        "end": {**ISSUE_DATE_SCHEMA, "description": "Last day, YYYY-MM-DD (at most 366 days after start)"},
+    },
+    "required": ["site_id", "start", "end"],
     "additionalProperties": False,
 }
 
@@ -60,12 +74,16 @@ INFO_QUERY_SCHEMA = {
 }
 
 
-def forecast_query_schema(max_forecast_days: int) -> dict:
+@functools.cache  # one schema per horizon and levels: its validator is built once (`_validator`)
+def forecast_query_schema(max_forecast_days: int, quantile_levels: tuple[float, ...]) -> dict:
     """Return the schema of `/forecast` query parameters.
 
     Args:
         max_forecast_days: Horizon of the loaded model, the largest accepted `forecast_days`.
+        quantile_levels: The levels the service offers (`server.quantiles`).
     """
+    levels = [f"{level:g}" for level in quantile_levels]
+    one_level = "|".join(re.escape(level) for level in levels)
     return {
         "type": "object",
         "properties": {
@@ -77,6 +95,19 @@ def forecast_query_schema(max_forecast_days: int) -> dict:
                 "description": f"Number of lead days, 1 to {max_forecast_days}",
             },
             "issue_date": ISSUE_DATE_SCHEMA,
+            "quantiles": {
+                "type": "string",
+                "pattern": f"^({one_level})(,({one_level}))*$",
+                "x-levels": levels,
+                "description": f"Comma-separated quantile levels to return, among {', '.join(levels)} "
+                "(default: all of them)",
+                "example": "0.05,0.5,0.95",
+            },
+            "format": {
+                "type": "string",
+                "enum": list(FORECAST_FORMATS),
+                "description": "json (default) or csv: the forecast days as a table with a header row",
+            },
         },
         "required": ["site_id", "forecast_days"],
         "additionalProperties": False,
@@ -202,8 +233,11 @@ def parse_query(schema: dict, arguments: Mapping[str, list[str]]) -> dict[str, A
     error = jsonschema.exceptions.best_match(_validator(schema).iter_errors(query))
     if error is not None:
         raise InvalidRequestError(_describe(error))
-    if "issue_date" in query:
-        query["issue_date"] = dt.date.fromisoformat(query["issue_date"])
+    for name in DATE_PARAMETERS:
+        if name in query:
+            query[name] = dt.date.fromisoformat(query[name])
+    if "quantiles" in query:
+        query["quantiles"] = tuple(sorted({float(level) for level in query["quantiles"].split(",")}))
     if "issued_since" in query:
         query["issued_since"] = _moment(query["issued_since"], "issued_since")
     return query
@@ -256,8 +290,9 @@ def _describe(error: jsonschema.ValidationError, kind: str = "parameter") -> str
         "minimum": f"must be at least {expected}",
         "maximum": f"must be at most {expected}",
         "maxLength": f"must be at most {expected} characters",
-        "pattern": _pattern_reason(name),
-        "format": "must be a valid calendar date YYYY-MM-DD" if name == "issue_date" else "must be an ISO 8601 time",
+        "pattern": _pattern_reason(name, error.schema),
+        "enum": "must be one of " + ", ".join(map(str, expected)) if error.validator == "enum" else "",
+        "format": "must be a valid calendar date YYYY-MM-DD" if name in DATE_PARAMETERS else "must be an ISO 8601 time",
     }
     reason = reasons.get(error.validator, error.message)
     return f"{kind} '{name}' {reason}, got {_shown(error.instance)}"
@@ -272,10 +307,12 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def _pattern_reason(name: str) -> str:
+def _pattern_reason(name: str, schema: dict) -> str:
+    if "x-levels" in schema:
+        return f"must be comma-separated levels among {', '.join(schema['x-levels'])}"
     if name == "site_id":
         return f"must be a USGS site number of {SITE_ID_DESCRIPTION}"
-    if name == "issue_date":
+    if name in DATE_PARAMETERS:
         return "must be a date YYYY-MM-DD between {} and {}".format(*ISSUE_DATE_RANGE)
     if name == "cursor":
         return "is not a cursor this service gave"

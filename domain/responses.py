@@ -7,9 +7,27 @@ responses against them, so the documentation cannot drift from behaviour.
 from __future__ import annotations
 
 from domain.errors import ERROR_CODES
+from domain.flood import SEVERITIES, TRENDS
 from domain.site import LATITUDE_RANGE, LONGITUDE_RANGE, SITE_ID_PATTERN
 
 DATE = {"type": "string", "format": "date", "example": "2024-12-31"}
+THRESHOLD_FLOWS = {
+    "type": "object",
+    "nullable": True,
+    "additionalProperties": {"type": "number", "minimum": 0},
+    "description": "Return period in years -> daily mean flow, m3/s; null when the record is too short",
+    "example": {"2": 41.2, "5": 63.0, "10": 77.4},
+}
+FLOOD_THRESHOLDS_SCHEMA = {
+    "type": "object",
+    "required": ["method", "years", "flows", "reason"],
+    "properties": {
+        "method": {"type": "string", "description": "How the thresholds were fitted"},
+        "years": {"type": "integer", "minimum": 0, "description": "Annual maxima of the training period used"},
+        "flows": THRESHOLD_FLOWS,
+        "reason": {"type": "string", "nullable": True, "description": "Why flows is null"},
+    },
+}
 
 ERROR_SCHEMA = {
     "type": "object",
@@ -61,8 +79,22 @@ HEALTH_SCHEMA = {
 
 SITE_SCHEMA = {
     "type": "object",
-    "required": ["site_id", "name", "latitude", "longitude", "area_km2", "data_period", "test_nse", "live_nse"],
+    "required": [
+        "site_id",
+        "name",
+        "latitude",
+        "longitude",
+        "area_km2",
+        "data_period",
+        "test_nse",
+        "live_nse",
+        "flood_thresholds",
+    ],
     "properties": {
+        "flood_thresholds": {
+            **FLOOD_THRESHOLDS_SCHEMA,
+            "description": "The 2-, 5- and 10-year daily flows from the training period's annual maxima",
+        },
         "site_id": {"type": "string", "pattern": f"^{SITE_ID_PATTERN}$", "example": "01646500"},
         "name": {"type": "string"},
         "latitude": {"type": "number", "minimum": LATITUDE_RANGE[0], "maximum": LATITUDE_RANGE[1]},
@@ -117,6 +149,9 @@ FORECAST_SCHEMA = {
         "hindcast",
         "stale",
         "stale_age_s",
+        "severity",
+        "trend",
+        "thresholds",
         "forecast",
     ],
     "properties": {
@@ -140,19 +175,75 @@ FORECAST_SCHEMA = {
             "minimum": 0,
             "description": "Age in seconds of the oldest stale cached input; null when stale is false",
         },
+        "severity": {
+            "type": "string",
+            "enum": list(SEVERITIES),
+            "description": "The highest flood threshold some forecast day exceeds with probability >= 0.5; "
+            "none: no threshold; unknown: the site has no thresholds",
+        },
+        "trend": {
+            "type": "string",
+            "enum": list(TRENDS),
+            "description": "The last forecast day's median against the flow observed on the issue day "
+            "(within 10 %: steady)",
+        },
+        "thresholds": THRESHOLD_FLOWS,
         "forecast": {
             "type": "array",
             "items": {
                 "type": "object",
-                "required": ["lead_days", "date", "flow"],
+                "required": ["lead_days", "date", "flow", "quantiles", "exceedance"],
                 "properties": {
                     "lead_days": {"type": "integer", "minimum": 1},
                     "date": DATE,
-                    "flow": {"type": "number", "minimum": 0, "description": "Daily mean discharge, m3/s"},
+                    "flow": {
+                        "type": "number",
+                        "minimum": 0,
+                        "description": "Daily mean discharge, m3/s: the point forecast (the ensemble mean)",
+                    },
+                    "quantiles": {
+                        "type": "object",
+                        "additionalProperties": {"type": "number", "minimum": 0},
+                        "description": "Level -> flow quantile, m3/s (non-decreasing with the level)",
+                        "example": {"0.05": 3.1, "0.5": 4.2, "0.95": 6.8},
+                    },
+                    "exceedance": {
+                        "type": "object",
+                        "nullable": True,
+                        "additionalProperties": {"type": "number", "minimum": 0, "maximum": 1},
+                        "description": "Return period in years -> probability of exceeding that flood threshold; "
+                        "null when the site has no thresholds",
+                    },
                     "observed": {
                         "type": "number",
                         "nullable": True,
                         "description": "Observed daily mean discharge (hindcasts only), m3/s",
+                    },
+                },
+            },
+        },
+    },
+}
+
+OBSERVATIONS_SCHEMA = {
+    "type": "object",
+    "required": ["site_id", "unit", "observations"],
+    "properties": {
+        "site_id": {"type": "string"},
+        "unit": {"type": "string", "enum": ["m3/s"]},
+        "observations": {
+            "type": "array",
+            "description": "One entry per day of start..end",
+            "items": {
+                "type": "object",
+                "required": ["date", "flow"],
+                "properties": {
+                    "date": DATE,
+                    "flow": {
+                        "type": "number",
+                        "nullable": True,
+                        "minimum": 0,
+                        "description": "Observed daily mean discharge, m3/s; null when not observed",
                     },
                 },
             },
@@ -203,6 +294,18 @@ ARCHIVED_FORECAST_SCHEMA = {
         },
         "filled_gaps": {"type": "integer", "description": "Missing input values the model saw masked or filled"},
         "flows": {"type": "array", "items": {"type": "number", "minimum": 0}, "description": "m3/s per lead day"},
+        "quantiles": {
+            "type": "object",
+            "nullable": True,
+            "additionalProperties": {"type": "array", "items": {"type": "number", "minimum": 0}},
+            "description": "Level -> flow quantile per lead day, m3/s; null for forecasts of earlier versions",
+        },
+        "exceedance": {
+            "type": "object",
+            "nullable": True,
+            "additionalProperties": {"type": "array", "items": {"type": "number", "minimum": 0, "maximum": 1}},
+            "description": "Return period -> probability per lead day of exceeding the threshold; null: none",
+        },
     },
 }
 FORECAST_LIST_SCHEMA = {
@@ -233,6 +336,24 @@ LEAD_SCORES_SCHEMA = {
         "persistence_kge": SCORES,
         "persistence_mae": SCORES,
         "persistence_bias": SCORES,
+        "coverage_90": {
+            **SCORES,
+            "description": "Share of observations inside the forecasts' 90 % interval (q0.05..q0.95)",
+        },
+        "exceedances": {
+            "type": "object",
+            "nullable": True,
+            "description": "Return period in years -> counts of flood-threshold warnings (probability >= 0.5) "
+            "against what the river did; null when the site has no thresholds",
+            "additionalProperties": {
+                "type": "object",
+                "required": ["hits", "misses", "false_alarms", "correct_negatives"],
+                "properties": {
+                    name: {"type": "integer", "minimum": 0}
+                    for name in ("hits", "misses", "false_alarms", "correct_negatives")
+                },
+            },
+        },
     },
     "description": "Scores are null with fewer pairs than verification.min_pairs",
 }
@@ -290,6 +411,7 @@ COMPONENT_SCHEMAS = {
     "Site": SITE_SCHEMA,
     "Info": INFO_SCHEMA,
     "Forecast": FORECAST_SCHEMA,
+    "Observations": OBSERVATIONS_SCHEMA,
     "RetrainJob": RETRAIN_JOB_SCHEMA,
     "ArchivedForecast": ARCHIVED_FORECAST_SCHEMA,
     "ForecastList": FORECAST_LIST_SCHEMA,

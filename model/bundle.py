@@ -2,10 +2,11 @@
 
 A bundle holds everything needed to serve and audit a model: the weights of every member,
 the scaler, the model and training settings it was built with, the sites it serves (name,
-position, area, data period), test metrics per site and lead, the data fingerprint and where
-the data came from. Layout under the model directory::
+position, area, data period) with their flood thresholds and forecast calibration, test metrics
+per site and lead, the data fingerprint and where the data came from. Layout under the model directory::
 
     <version>/weights.pt      state_dicts of the ensemble members (torch, weights only)
+    <version>/calibration.json  each site's residual quantiles (`model.uncertainty`), compact JSON
     <version>/bundle.json     everything else, readable JSON
     current -> <version>      symlink to the bundle the service loads
 
@@ -31,16 +32,19 @@ import torch
 from config.loader import as_json, section_from_json
 from config.settings import ModelConfig, TrainingConfig
 from domain.errors import ModelNotLoadedError, UnknownSiteError
+from domain.flood import FloodThresholds
 from domain.site import Site
 from model.scaler import FeatureScaler
+from model.uncertainty import SiteResiduals
 
 LOGGER = logging.getLogger(__name__)
 
 CURRENT_LINK = "current"
 WEIGHTS_FILE = "weights.pt"
 METADATA_FILE = "bundle.json"
+CALIBRATION_FILE = "calibration.json"
 BUNDLES_KEPT = 3
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,6 +62,8 @@ class ModelBundle:
         data_fingerprint: SHA-256 of the training data.
         data_source: The data settings it was trained on (JSON-ready), for audit.
         synthetic_data: True when trained on the generated demo dataset.
+        flood_thresholds: site_id -> its return-period flows (from the training period).
+        residuals: site_id -> its calibrated residuals, what forecast quantiles come from.
     """
 
     version: str
@@ -70,6 +76,8 @@ class ModelBundle:
     data_fingerprint: str
     data_source: dict
     synthetic_data: bool
+    flood_thresholds: dict[str, FloodThresholds]
+    residuals: dict[str, SiteResiduals]
 
     @property
     def horizon(self) -> int:
@@ -97,6 +105,7 @@ class ModelBundle:
             "ensemble_size": len(self.state_dicts),
             "scaler": self.scaler.to_dict(),
             "sites": [site.as_json() for site in self.sites],
+            "flood_thresholds": {site_id: value.as_json() for site_id, value in self.flood_thresholds.items()},
             "metrics": self.metrics,
             "data_fingerprint": self.data_fingerprint,
             "data_source": self.data_source,
@@ -125,7 +134,9 @@ def save_bundle(bundle: ModelBundle, model_dir: Path) -> Path:
     try:
         torch.save(bundle.state_dicts, staging / WEIGHTS_FILE)
         (staging / METADATA_FILE).write_text(json.dumps(bundle.metadata(), indent=1), encoding="utf-8")
-        for name in (WEIGHTS_FILE, METADATA_FILE):
+        calibration = {site_id: value.as_json() for site_id, value in bundle.residuals.items()}
+        (staging / CALIBRATION_FILE).write_text(json.dumps(calibration, separators=(",", ":")), encoding="utf-8")
+        for name in (WEIGHTS_FILE, METADATA_FILE, CALIBRATION_FILE):
             _fsync(staging / name)
         staging.chmod(0o755)
         target = model_dir / bundle.version
@@ -140,8 +151,14 @@ def save_bundle(bundle: ModelBundle, model_dir: Path) -> Path:
 
 
 def has_bundle(model_dir: Path) -> bool:
-    """Whether `model_dir` holds a current bundle, or is a bundle directory itself."""
-    return (model_dir / CURRENT_LINK).exists() or (model_dir / METADATA_FILE).exists()
+    """Whether `model_dir` holds a current bundle of this format, or is such a bundle directory itself
+    (a bundle of another format cannot be served: it has to be retrained)."""
+    directory = model_dir if (model_dir / METADATA_FILE).exists() else model_dir / CURRENT_LINK
+    try:
+        meta = json.loads((directory / METADATA_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(meta, dict) and meta.get("format_version") == FORMAT_VERSION
 
 
 def load_bundle(model_dir: Path) -> ModelBundle:
@@ -170,6 +187,13 @@ def load_bundle(model_dir: Path) -> ModelBundle:
             scaler=FeatureScaler.from_dict(meta["scaler"]),
             state_dicts=torch.load(directory / WEIGHTS_FILE, map_location="cpu", weights_only=True),
             sites=tuple(Site.from_json(site) for site in meta["sites"]),
+            flood_thresholds={
+                site_id: FloodThresholds.from_json(value) for site_id, value in meta["flood_thresholds"].items()
+            },
+            residuals={
+                site_id: SiteResiduals.from_json(value)
+                for site_id, value in json.loads((directory / CALIBRATION_FILE).read_text(encoding="utf-8")).items()
+            },
             metrics=meta["metrics"],
             data_fingerprint=meta["data_fingerprint"],
             data_source=meta["data_source"],

@@ -17,9 +17,11 @@ from model.bundle import ModelBundle
 from model.dataset import Batch, input_widths, to_site_tensors
 from model.evaluate import hindcast, median_by_lead, score
 from model.lstm import StreamflowLSTM
+from model.probabilistic import score_probabilistic_sites
 from model.scaler import FeatureScaler
 from model.site_data import SiteSeries
 from model.train import EpochReport, fit
+from model.uncertainty import DEFAULT_CALIBRATION, Calibration, SiteResiduals, calibrate_sites
 
 LOGGER = logging.getLogger(__name__)
 
@@ -81,18 +83,45 @@ class Ensemble:
             outputs = [member(batch.past, batch.future, batch.static, batch.last_flow) for member in self.members]
         return torch.stack(outputs).mean(dim=0).numpy().astype(np.float64)
 
+    def hindcast_mm(
+        self, records: list[SiteSeries], start: dt.date, end: dt.date, members: list[StreamflowLSTM] | None = None
+    ) -> dict[str, np.ndarray]:
+        """site_id -> [days of the record, horizon] forecasts in mm/day (>= 0) of the mean of `members`
+        (default: all), issued on every day of `start`..`end` (see `model.evaluate.hindcast`)."""
+        seq_len, horizon = self.model_config.seq_len, self.model_config.max_forecast_days
+        sites = [to_site_tensors(record, self.scaler, seq_len) for record in records]
+        forecasts = hindcast(members or self.members, sites, start, end, seq_len, horizon)
+        return {site_id: to_mm(self.scaler, site_id, values) for site_id, values in forecasts.items()}
+
+    def calibrate(
+        self, records: list[SiteSeries], start: dt.date, end: dt.date, calibration: Calibration = DEFAULT_CALIBRATION
+    ) -> dict[str, SiteResiduals]:
+        """Each site's forecast residuals on `start`..`end` (`model.uncertainty`): what its quantiles come from."""
+        return calibrate_sites(records, self.hindcast_mm(records, start, end), start, end, calibration)
+
     def score(
         self,
         records: list[SiteSeries],
         start: dt.date,
         end: dt.date,
         members: list[StreamflowLSTM] | None = None,
+        residuals: dict[str, SiteResiduals] | None = None,
+        reference_period: tuple[dt.date, dt.date] | None = None,
     ) -> pd.DataFrame:
-        """Per-site, per-lead scores of the mean of `members` (default: all) on `start`..`end` (see `model.evaluate`)."""
-        seq_len, horizon = self.model_config.seq_len, self.model_config.max_forecast_days
-        sites = [to_site_tensors(record, self.scaler, seq_len) for record in records]
-        forecasts = hindcast(members or self.members, sites, start, end, seq_len, horizon)
-        return score(records, forecasts, self.scaler, start, end)
+        """Per-site, per-lead scores of the mean of `members` (default: all) on `start`..`end` (see
+        `model.evaluate`); with `residuals` and the references' `reference_period` (the training period),
+        the probabilistic scores of `model.probabilistic` too."""
+        forecasts = self.hindcast_mm(records, start, end, members)
+        scores = score(records, forecasts, start, end)
+        if residuals is None or reference_period is None:
+            return scores
+        probabilistic = score_probabilistic_sites(records, forecasts, residuals, (start, end), reference_period)
+        return scores.merge(probabilistic, on=["site_id", "lead_days"], how="left")
+
+
+def to_mm(scaler: FeatureScaler, site_id: str, standardized: np.ndarray) -> np.ndarray:
+    """Site-standardised forecasts back to mm/day, clipped at zero."""
+    return np.maximum(scaler.unstandardize_flow(site_id, standardized), 0.0)
 
 
 def train_ensemble(
@@ -123,7 +152,9 @@ def train_ensemble(
     validation = (training.validation_start, training.validation_end)
 
     def validate(model: StreamflowLSTM) -> float:
-        scores = score(records, hindcast([model], sites, *validation, seq_len, horizon), scaler, *validation)
+        standardized = hindcast([model], sites, *validation, seq_len, horizon)
+        forecasts = {site_id: to_mm(scaler, site_id, values) for site_id, values in standardized.items()}
+        scores = score(records, forecasts, *validation)
         return validation_score(scores)
 
     members = []

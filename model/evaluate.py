@@ -17,12 +17,20 @@ import torch
 from model.dataset import SiteTensors, iter_batches, plan_windows
 from model.lstm import StreamflowLSTM
 from model.metrics import kge, low_flow_error, nse
-from model.scaler import FeatureScaler
+from model.probabilistic import PROBABILISTIC_COLUMNS
 from model.site_data import SiteSeries
 
 # A forecaster that sees today's flow should not do worse than repeating it.
 LEAD1_TOLERANCE = 0.02
-SCORE_COLUMNS = ("nse", "kge", "persistence_nse", "persistence_kge", "low_flow_error", "persistence_low_flow_error")
+SCORE_COLUMNS = (
+    "nse",
+    "kge",
+    "persistence_nse",
+    "persistence_kge",
+    "low_flow_error",
+    "persistence_low_flow_error",
+    *PROBABILISTIC_COLUMNS,
+)
 
 
 @torch.inference_mode()
@@ -61,7 +69,6 @@ def hindcast(
 def score(
     records: list[SiteSeries],
     forecasts: dict[str, np.ndarray],
-    scaler: FeatureScaler,
     start: dt.date,
     end: dt.date,
 ) -> pd.DataFrame:
@@ -69,8 +76,8 @@ def score(
 
     Args:
         records: Raw site records (observed flow in mm/day).
-        forecasts: Output of `hindcast`.
-        scaler: Maps forecasts back to mm/day.
+        forecasts: site_id -> [days, horizon] forecasts in mm/day, row t issued on day t (`hindcast`'s rows
+            mapped back to mm/day).
         start: First day of the scored period.
         end: Last day of the scored period.
 
@@ -81,7 +88,7 @@ def score(
     rows = []
     for record in records:
         site_id = record.site.site_id
-        forecast_mm = np.maximum(scaler.unstandardize_flow(site_id, forecasts[site_id]), 0.0)
+        forecast_mm = forecasts[site_id]
         first, last = max(record.index_of(start), 0), min(record.index_of(end), record.n_days - 1)
         for lead in range(1, forecast_mm.shape[1] + 1):
             issue = np.arange(first, last - lead + 1)
@@ -158,7 +165,23 @@ def format_table(scores: pd.DataFrame, baselines: pd.DataFrame | None = None) ->
         )
     behind = sites_behind_persistence(scores)
     lines.append(f"lead 1: {len(behind)} site(s) more than {LEAD1_TOLERANCE} NSE below persistence {behind}")
+    if "crps" in medians:
+        lines += probabilistic_lines(medians)
     return "\n".join(lines)
+
+
+def probabilistic_lines(medians: pd.DataFrame) -> list[str]:
+    """The probabilistic columns of `median_by_lead` as a table (`model.probabilistic`)."""
+    lines = [
+        "probabilistic (quantiles; CRPS in mm/day; CRPSS against probabilistic persistence and climatology)",
+        f"{'lead':>4} | {'CRPS':>6} {'CRPSS-p':>7} {'CRPSS-c':>7} | {'cov50':>5} {'cov90':>5} | {'PIT mean':>8} {'PIT KS':>6}",
+    ]
+    for lead, row in medians.iterrows():
+        lines.append(
+            f"{lead:>4} | {row['crps']:6.3f} {row['crpss_persistence']:7.3f} {row['crpss_climatology']:7.3f} | "
+            f"{row['coverage_50']:5.3f} {row['coverage_90']:5.3f} | {row['pit_mean']:8.3f} {row['pit_ks']:6.3f}"
+        )
+    return lines
 
 
 def sites_behind_persistence(scores: pd.DataFrame) -> list[str]:

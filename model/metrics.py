@@ -64,3 +64,40 @@ def low_flow_error(observed: np.ndarray, simulated: np.ndarray, quantile: float 
     if low.sum() < 10:
         return float("nan")
     return float(np.median(np.abs(sim[low] - obs[low]) / obs[low]))
+
+
+def crps_by_day(observed: np.ndarray, quantiles: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    """Continuous ranked probability score of each day's forecast distribution.
+
+    CRPS is twice the integral over levels of the quantile (pinball) score; on an even grid of
+    levels it is approximated by twice their mean (Gneiting & Raftery 2007, eq. 21). It has the
+    unit of the flow and is the MAE for a forecast without spread.
+
+    Args:
+        observed: [n] observations.
+        quantiles: [n, len(levels)] forecast quantiles, the same unit.
+        levels: The levels, evenly spaced in (0, 1).
+
+    Returns:
+        [n] CRPS, NaN where the observation or the forecast is missing.
+    """
+    observed = np.asarray(observed, dtype=np.float64)[:, None]
+    above = (observed < quantiles).astype(np.float64)
+    pinball = (quantiles - observed) * (above - levels[None, :])
+    return 2.0 * pinball.mean(axis=1)
+
+
+def pit_values(observed: np.ndarray, quantiles: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    """Probability integral transform: the forecast CDF at each observation (uniform when calibrated).
+
+    Returns:
+        [n] values in [0, 1] (0 below the lowest quantile, 1 above the highest), NaN where missing.
+    """
+    ramp = (
+        np.arange(len(levels)) - (len(levels) - 1)
+    ) * 1e-9  # ties (flows clipped at zero) read as their highest level
+    values = np.full(len(observed), np.nan)
+    for day, (value, curve) in enumerate(zip(observed, quantiles, strict=True)):
+        if not (np.isnan(value) or np.isnan(curve).any()):
+            values[day] = np.interp(value, curve + ramp, levels, left=0.0, right=1.0)
+    return values

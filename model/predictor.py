@@ -17,11 +17,13 @@ import pandas as pd
 import torch
 
 from domain.errors import InsufficientDataError
+from domain.flood import RETURN_PERIODS
 from domain.site import Site
 from model.bundle import ModelBundle
 from model.dataset import cut_window, stack_windows, to_site_tensors
 from model.ensemble import Ensemble
-from model.site_data import SiteSeries, build_site_series, mm_per_day_to_m3s
+from model.site_data import SiteSeries, build_site_series, m3s_to_mm_per_day, mm_per_day_to_m3s
+from model.uncertainty import exceedance, last_observed, level_index
 
 LOGGER = logging.getLogger(__name__)
 
@@ -52,6 +54,22 @@ class Prediction:
     inputs_fingerprint: str
     drift: float
     filled_gaps: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Outlook:
+    """The distribution around a forecast, read from one quantile curve per day.
+
+    Attributes:
+        quantiles: [horizon, len(levels)] flow quantiles at the asked levels, m3/s, non-decreasing per day.
+        median: [horizon] median flow, m3/s.
+        exceedance: [horizon, len(RETURN_PERIODS)] probabilities of exceeding the site's flood thresholds;
+            None when the site has none.
+    """
+
+    quantiles: np.ndarray
+    median: np.ndarray
+    exceedance: np.ndarray | None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -190,6 +208,24 @@ class Predictor:
             flow_mm = np.maximum(self.bundle.scaler.unstandardize_flow(site.site_id, row), 0.0)
             flows.append(mm_per_day_to_m3s(flow_mm, site.area_km2))
         return flows
+
+    def outlook(self, inputs: ModelInputs, flows: np.ndarray, levels: tuple[float, ...]) -> Outlook:
+        """The calibrated distribution around the [horizon] forecast `flows` (m3/s, from `run`) of `inputs`.
+
+        Raises:
+            ValueError: A level is not on the grid 0.01..0.99.
+        """
+        site = inputs.record.site
+        site_id = site.site_id
+        flow_mm = m3s_to_mm_per_day(np.asarray(flows, dtype=np.float64), site.area_km2)
+        last_flow = last_observed(inputs.record.flow_mm[: self.bundle.model.seq_len])[-1]
+        curve = mm_per_day_to_m3s(self.bundle.residuals[site_id].quantiles(flow_mm, last_flow), site.area_km2)
+        thresholds = self.bundle.flood_thresholds[site_id].flows
+        exceeding = None
+        if thresholds is not None:
+            exceeding = exceedance(curve, np.array([thresholds[years] for years in RETURN_PERIODS]))
+        median = curve[:, level_index((0.5,))[0]]
+        return Outlook(curve[:, level_index(levels)], median, exceeding)
 
     def predict(
         self,

@@ -13,6 +13,7 @@ from config.settings import ModelConfig, TrainingConfig
 from model.bundle import ModelBundle, new_version
 from model.ensemble import Ensemble, data_fingerprint, train_ensemble
 from model.evaluate import metrics_json
+from model.flood_frequency import fit_flood_thresholds
 from model.site_data import SiteSeries
 from model.train import EpochReport
 
@@ -47,6 +48,14 @@ def training_days(model: ModelConfig, training: TrainingConfig) -> tuple[dt.date
     return start, end
 
 
+def calibration_period(training: TrainingConfig) -> tuple[dt.date, dt.date]:
+    """Where forecast quantiles are calibrated: the validation period, unseen by the weights, when there is
+    one; else the training period (bench/RESULTS.md measures what that costs in coverage)."""
+    if training.has_validation:
+        return training.validation_start, training.validation_end
+    return training.train_start, training.train_end
+
+
 def train_bundle(
     records: list[SiteSeries],
     model_config: ModelConfig,
@@ -72,7 +81,9 @@ def train_bundle(
     began = time.perf_counter()
     ensemble = train_ensemble(records, model_config, training, on_epoch)
     trained = time.perf_counter()
-    scores = ensemble.score(records, training.test_start, training.test_end)
+    residuals = ensemble.calibrate(records, *calibration_period(training))
+    training_period = (training.train_start, training.train_end)
+    scores = ensemble.score(records, training.test_start, training.test_end, None, residuals, training_period)
     fingerprint = data_fingerprint(records)
     bundle = ModelBundle(
         version=new_version(fingerprint),
@@ -81,6 +92,8 @@ def train_bundle(
         scaler=ensemble.scaler,
         state_dicts=ensemble.state_dicts(),
         sites=tuple(record.site for record in records),
+        flood_thresholds={record.site.site_id: fit_flood_thresholds(record, *training_period) for record in records},
+        residuals=residuals,
         metrics=metrics_json(scores, training.test_start, training.test_end),
         data_fingerprint=fingerprint,
         data_source=data_source,

@@ -20,6 +20,7 @@ from domain.errors import ERROR_CODES
 from domain.requests import (
     FEEDBACK_SCHEMA,
     ISSUE_DATE_SCHEMA,
+    OBSERVATIONS_QUERY_SCHEMA,
     SITE_ID_SCHEMA,
     forecast_query_schema,
     forecasts_query_schema,
@@ -56,12 +57,19 @@ UI_PAGE = """<!DOCTYPE html>
 """
 
 
-def build_openapi_spec(routes: list[tornado.web.URLSpec], max_forecast_days: int, page_size: int, version: str) -> dict:
+def build_openapi_spec(
+    routes: list[tornado.web.URLSpec],
+    max_forecast_days: int,
+    quantile_levels: tuple[float, ...],
+    page_size: int,
+    version: str,
+) -> dict:
     """The OpenAPI 3 document of the API.
 
     Args:
         routes: The application's API routes (their handlers' docstrings hold the paths).
         max_forecast_days: Horizon of the loaded model, the documented `forecast_days` maximum.
+        quantile_levels: The quantile levels `/forecast` offers.
         page_size: The largest page of `/forecasts`.
         version: API version shown in the document.
     """
@@ -72,7 +80,7 @@ def build_openapi_spec(routes: list[tornado.web.URLSpec], max_forecast_days: int
         api_version=version,
         api_definition_version=API_OPENAPI_3,
     )
-    days_schema = forecast_query_schema(max_forecast_days)["properties"]["forecast_days"]
+    forecast_parameters = forecast_query_schema(max_forecast_days, quantile_levels)["properties"]
     list_schema = forecasts_query_schema(page_size)
     spec["components"] = {
         "securitySchemes": {
@@ -83,8 +91,14 @@ def build_openapi_spec(routes: list[tornado.web.URLSpec], max_forecast_days: int
         "parameters": {
             "SiteId": _query_parameter("site_id", SITE_ID_SCHEMA, required=True),
             "InfoSiteId": _query_parameter("site_id", SITE_ID_SCHEMA, required=False),
-            "ForecastDays": _query_parameter("forecast_days", days_schema, required=True),
+            "ForecastDays": _query_parameter("forecast_days", forecast_parameters["forecast_days"], required=True),
+            "Quantiles": _query_parameter("quantiles", forecast_parameters["quantiles"], required=False),
+            "Format": _query_parameter("format", forecast_parameters["format"], required=False),
             "IssueDate": _query_parameter("issue_date", ISSUE_DATE_SCHEMA, required=False),
+            **{
+                name: _query_parameter(key, OBSERVATIONS_QUERY_SCHEMA["properties"][key], required=True)
+                for name, key in (("Start", "start"), ("End", "end"))
+            },
             **{
                 name: _query_parameter(key, list_schema["properties"][key], required=False)
                 for name, key in (

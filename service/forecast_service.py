@@ -7,15 +7,18 @@ import logging
 import math
 import time
 
+import numpy as np
 import pandas as pd
 
 from adapter.base import AbstractFlowReader, AbstractMeteoReader
 from adapter.forecast_archive import ArchivedForecast, forecast_id
-from domain.errors import InsufficientDataError, ModelNotLoadedError, StreamflowError
+from config.settings import ServerConfig
+from domain.errors import InsufficientDataError, InvalidRequestError, ModelNotLoadedError, StreamflowError
+from domain.flood import RETURN_PERIODS, severity, trend
 from domain.forecast import Forecast, ForecastDay
 from domain.provenance import oldest, stale_age
 from domain.site import Site
-from model.predictor import ModelInputs, Predictor
+from model.predictor import ModelInputs, Outlook, Predictor
 from model.site_data import SiteSeries
 from service.archive_service import ArchiveService
 from service.inference_batcher import InferenceBatcher
@@ -41,6 +44,7 @@ class ForecastService:
         metrics: ServiceMetrics | None = None,
         archive: ArchiveService | None = None,
         recent: RecentAnswers | None = None,
+        quantile_levels: tuple[float, ...] = ServerConfig().quantiles,
     ) -> None:
         """Args:
         flow_reader: Observed flow.
@@ -51,6 +55,7 @@ class ForecastService:
         metrics: Counts forecasts, their sources and inputs, and times the model.
         archive: Where issued forecasts are remembered and kept (none: every forecast is computed).
         recent: Answers to repeat for the same query (none: every query takes the full path).
+        quantile_levels: The levels a forecast offers (`server.quantiles`), and the archive keeps.
         """
         self._flow = flow_reader
         self._meteo = meteo_reader
@@ -60,26 +65,41 @@ class ForecastService:
         self._metrics = metrics
         self._archive = archive
         self._recent = recent
+        self.quantile_levels = quantile_levels
 
-    def forecast(self, site_id: str, forecast_days: int, issue_date: dt.date | None = None) -> Forecast:
+    def forecast(
+        self,
+        site_id: str,
+        forecast_days: int,
+        issue_date: dt.date | None = None,
+        quantiles: tuple[float, ...] | None = None,
+    ) -> Forecast:
         """Forecast daily flow for the days after the issue date.
 
         Args:
             site_id: A site of the served model.
             forecast_days: Lead days to return, 1..horizon of the model.
             issue_date: Issue a hindcast from this past day; default is the last observed flow day.
+            quantiles: The levels to return, some of `quantile_levels` (default: all of them).
 
         Returns:
             The forecast; hindcasts carry the observed flow of each lead day where known. When a
             reader served a stale cached copy because its upstream failed, the forecast says so.
 
         Raises:
+            InvalidRequestError: A level is not offered.
             ModelNotLoadedError: No model is loaded.
             UnknownSiteError: The model does not serve the site.
             InsufficientDataError: Too little data around the issue date.
             DataSourceError: A reader failed.
         """
-        return self._forecast(self._model.current, site_id, forecast_days, issue_date, issued=True)
+        offered = self.quantile_levels
+        if quantiles is not None and not set(quantiles) <= set(offered):
+            allowed = ", ".join(f"{level:g}" for level in offered)
+            raise InvalidRequestError(f"parameter 'quantiles' must list levels among {allowed}, got {quantiles}")
+        return self._forecast(
+            self._model.current, site_id, forecast_days, issue_date, issued=True, levels=quantiles or offered
+        )
 
     def repeated(self, query: str) -> tuple[Forecast, bool] | None:
         """The forecast the served model last answered to this exact query string (counted as served from
@@ -110,7 +130,9 @@ class ForecastService:
             StreamflowError: As `forecast` (a data problem, or a model that cannot forecast).
         """
         site = candidate.predictor.bundle.sites[0]
-        return self._forecast(candidate, site.site_id, candidate.predictor.horizon, None, issued=False)
+        return self._forecast(
+            candidate, site.site_id, candidate.predictor.horizon, None, issued=False, levels=self.quantile_levels
+        )
 
     def precompute(self) -> int:
         """Forecast every site of the served model from its last observed day, in batched passes, into the
@@ -131,7 +153,7 @@ class ForecastService:
         pending = []
         for site in predictor.bundle.sites:
             try:
-                issue, inputs, _, stale_age_s = self._read(predictor, site.site_id, None)
+                issue, inputs, _, stale_age_s, _ = self._read(predictor, site.site_id, None)
             except StreamflowError as exc:
                 LOGGER.warning("precompute: site %s left to its first request: %s", site.site_id, exc)
                 continue
@@ -140,7 +162,8 @@ class ForecastService:
                 pending.append((identity, issue, inputs, stale_age_s))
         computed = self._batcher.run_many(predictor, [inputs for _, _, inputs, _ in pending])
         for (identity, issue, inputs, stale_age_s), flows in zip(pending, computed, strict=True):
-            self._keep(loaded, identity, issue, inputs, False, stale_age_s, tuple(float(value) for value in flows))
+            outlook = predictor.outlook(inputs, flows, self.quantile_levels)
+            self._keep(loaded, identity, issue, inputs, False, stale_age_s, tuple(map(float, flows)), outlook)
         if pending:
             seconds = time.perf_counter() - began
             LOGGER.info("precomputed %d forecasts of model %s in %.2f s", len(pending), predictor.version, seconds)
@@ -153,11 +176,12 @@ class ForecastService:
         forecast_days: int,
         issue_date: dt.date | None,
         issued: bool,
+        levels: tuple[float, ...],
     ) -> Forecast:
         # `issued` is False for a smoke test of a model not yet served: it counts and keeps nothing.
         predictor = loaded.predictor
         hindcast = issue_date is not None
-        issue, inputs, observed, stale_age_s = self._read(predictor, site_id, issue_date)
+        issue, inputs, observed, stale_age_s, issue_flow = self._read(predictor, site_id, issue_date)
         identity = forecast_id(site_id, issue, predictor.version, inputs.fingerprint)
         found = self._archive.lookup(identity) if self._archive is not None and issued else None
         if found is not None:
@@ -165,17 +189,16 @@ class ForecastService:
         else:
             began = time.perf_counter()
             flows, source = tuple(float(value) for value in self._batcher.run(predictor, inputs)), "computed"
-            if issued:
-                self._observe(inputs, stale_age_s, time.perf_counter() - began)
-                self._keep(loaded, identity, issue, inputs, hindcast, stale_age_s, flows)
+            model_seconds = time.perf_counter() - began
+        # The distribution is a function of the flows and the inputs: recomputed, not read back.
+        outlook = predictor.outlook(inputs, np.array(flows), self.quantile_levels)
+        if found is None and issued:
+            self._observe(inputs, stale_age_s, model_seconds)
+            self._keep(loaded, identity, issue, inputs, hindcast, stale_age_s, flows, outlook)
         if issued and self._metrics is not None:
             self._metrics.forecasts.labels(source).inc()
-        days = tuple(
-            ForecastDay(lead, day, value, observed[lead - 1] if hindcast else None)
-            for lead, (day, value) in enumerate(
-                zip(lead_dates(issue, forecast_days), flows[:forecast_days], strict=True), start=1
-            )
-        )
+        days = self._days(issue, forecast_days, flows, outlook, levels, observed if hindcast else None)
+        thresholds = predictor.bundle.flood_thresholds[site_id]
         return Forecast(
             site_id,
             issue,
@@ -185,7 +208,33 @@ class ForecastService:
             stale_age_s=stale_age_s,
             registry_version=loaded.registry_version,
             forecast_id=identity,
+            thresholds=thresholds.flows,
+            severity=severity(thresholds, [day.exceedance or {} for day in days]),
+            trend=trend(issue_flow, float(outlook.median[forecast_days - 1])),
         )
+
+    def _days(
+        self,
+        issue: dt.date,
+        forecast_days: int,
+        flows: tuple[float, ...],
+        outlook: Outlook,
+        levels: tuple[float, ...],
+        observed: list[float | None] | None,
+    ) -> tuple[ForecastDay, ...]:
+        chosen = [self.quantile_levels.index(level) for level in levels]
+        days = []
+        for lead, day in enumerate(lead_dates(issue, forecast_days), start=1):
+            quantiles = {
+                level: float(outlook.quantiles[lead - 1, column]) for level, column in zip(levels, chosen, strict=True)
+            }
+            exceedance = None
+            if outlook.exceedance is not None:
+                exceedance = dict(zip(RETURN_PERIODS, map(float, outlook.exceedance[lead - 1]), strict=True))
+            days.append(
+                ForecastDay(lead, day, flows[lead - 1], quantiles, exceedance, observed[lead - 1] if observed else None)
+            )
+        return tuple(days)
 
     def check(self, site_id: str, issue_date: dt.date | None = None) -> None:
         """Read and check the inputs of a forecast without running the model.
@@ -197,7 +246,7 @@ class ForecastService:
 
     def _read(
         self, predictor: Predictor, site_id: str, issue_date: dt.date | None
-    ) -> tuple[dt.date, ModelInputs, list[float | None], float | None]:
+    ) -> tuple[dt.date, ModelInputs, list[float | None], float | None, float | None]:
         site = predictor.site(site_id)
         last_observed = self._flow.last_observed(site_id)
         if last_observed is None:
@@ -211,17 +260,20 @@ class ForecastService:
 
     def _inputs(
         self, predictor: Predictor, site: Site, issue: dt.date, last_observed: dt.date
-    ) -> tuple[ModelInputs, list[float | None], float | None]:
-        """The model's window of a forecast issued on `issue`, the observed flow of its lead days, its stale age."""
+    ) -> tuple[ModelInputs, list[float | None], float | None, float | None]:
+        """The model's window of a forecast issued on `issue`, the observed flow of its lead days, its stale age
+        and the flow observed on the issue day (None: not observed)."""
         period = predictor.input_period(issue)
         features = predictor.bundle.model.meteo_features
         past = self._pages.past(site, features, (period.first_day, period.last_day), issue, last_observed)
         ahead = self._meteo.read_forecast(site, issue, predictor.horizon)
         record = SiteSeries(site, pd.Timestamp(period.first_day), past.meteo, past.flow_mm)
         with_forecast(record, ahead, features)
-        leads = past.flow_m3s[(issue - period.first_day).days + 1 :]
+        issue_index = (issue - period.first_day).days
+        leads = past.flow_m3s[issue_index + 1 :]
         stale_age_s = oldest(past.stale_age_s, stale_age(ahead))
-        return predictor.prepare_record(issue, record), [_known(value) for value in leads], stale_age_s
+        inputs = predictor.prepare_record(issue, record)
+        return inputs, [_known(value) for value in leads], stale_age_s, _known(past.flow_m3s[issue_index])
 
     def _observe(self, inputs: ModelInputs, stale_age_s: float | None, seconds: float) -> None:
         if self._metrics is None:
@@ -246,9 +298,20 @@ class ForecastService:
         hindcast: bool,
         stale_age_s: float | None,
         flows: tuple[float, ...],
+        outlook: Outlook,
     ) -> None:
         if self._archive is None:
             return
+        quantiles = {
+            f"{level:g}": tuple(round(float(value), 4) for value in outlook.quantiles[:, column])
+            for column, level in enumerate(self.quantile_levels)
+        }
+        exceedance = None
+        if outlook.exceedance is not None:
+            exceedance = {
+                str(years): tuple(round(float(p), 4) for p in outlook.exceedance[:, column])
+                for column, years in enumerate(RETURN_PERIODS)
+            }
         self._archive.keep(
             ArchivedForecast(
                 forecast_id=identity,
@@ -263,6 +326,8 @@ class ForecastService:
                 drift=None if math.isnan(inputs.drift) else inputs.drift,
                 filled_gaps=inputs.filled_gaps,
                 flows=flows,
+                quantiles=quantiles,
+                exceedance=exceedance,
             )
         )
 

@@ -37,8 +37,10 @@ from domain.requests import (
     INFO_QUERY_SCHEMA,
     MAX_FEEDBACK_BYTES,
     NO_QUERY_SCHEMA,
+    OBSERVATIONS_QUERY_SCHEMA,
     VERIFICATION_QUERY_SCHEMA,
     feedback_query_schema,
+    forecast_query_schema,
     forecasts_query_schema,
     parse_body,
     parse_query,
@@ -49,6 +51,7 @@ from service.forecast_service import ForecastService
 from service.info_service import InfoService
 from service.logs import log_request
 from service.metrics import ServiceMetrics
+from service.observation_service import ObservationService
 from service.retrain_service import RetrainService
 from service.served_model import ServedModel
 from service.verification_service import VerificationService
@@ -329,12 +332,16 @@ class ForecastHandler(BaseHandler):
           - {$ref: "#/components/parameters/SiteId"}
           - {$ref: "#/components/parameters/ForecastDays"}
           - {$ref: "#/components/parameters/IssueDate"}
+          - {$ref: "#/components/parameters/Quantiles"}
+          - {$ref: "#/components/parameters/Format"}
         responses:
           "200":
-            description: The forecast
+            description: The forecast (format=csv; the forecast days as CSV with a header row)
             content:
               application/json:
                 schema: {$ref: "#/components/schemas/Forecast"}
+              text/csv:
+                schema: {type: string}
           "400": {$ref: "#/components/responses/BadRequest"}
           "404": {$ref: "#/components/responses/NotFound"}
           "422": {$ref: "#/components/responses/UnprocessableEntity"}
@@ -354,7 +361,13 @@ class ForecastHandler(BaseHandler):
                 renewal.add_done_callback(lambda done: self._renewed(query_string, done))
         self.log_fields["site_id"] = forecast.site_id
         self.log_fields["model_version"] = forecast.model_version
-        self.write(forecast.as_json())
+        # The query string was validated when its answer was first computed: format is json or csv.
+        if self.get_query_argument("format", "json") == "csv":
+            self.set_header("Content-Type", "text/csv; charset=UTF-8")
+            self.set_header("Content-Disposition", f'inline; filename="forecast-{forecast.site_id}.csv"')
+            self.write(forecast.as_csv())
+        else:
+            self.write(forecast.as_json())
 
     async def _shared_answer(self, query_string: str) -> Forecast:
         # The same query asked again while its answer is computed waits for that answer: when a repeated
@@ -375,10 +388,15 @@ class ForecastHandler(BaseHandler):
                 LOGGER.error("renewing the answer to /forecast?%s failed", query_string, exc_info=error)
 
     async def _answer(self, query_string: str) -> Forecast:
-        query = self.query(self._model.current.query_schema)
+        horizon = self._model.current.predictor.horizon
+        query = self.query(forecast_query_schema(horizon, self._service.quantile_levels))
         self.log_fields["site_id"] = query["site_id"]
         forecast = await self.run_blocking(
-            self._service.forecast, query["site_id"], query["forecast_days"], query.get("issue_date")
+            self._service.forecast,
+            query["site_id"],
+            query["forecast_days"],
+            query.get("issue_date"),
+            query.get("quantiles"),
         )
         self._service.remember(query_string, forecast)
         return forecast
@@ -622,6 +640,42 @@ class FeedbackHandler(BaseHandler):
             self._service.feedback, query.get("site_id"), query.get("limit", self._page_size)
         )
         self.write({"feedback": [entry.as_json() for entry in found]})
+
+
+class ObservationsHandler(BaseHandler):
+    """Observed flow."""
+
+    route = "/observations"
+
+    def initialize(self, observation_service: ObservationService) -> None:
+        self._service = observation_service
+
+    async def get(self) -> None:
+        """Observed daily flow at a site over a period.
+        ---
+        tags: [Forecast]
+        summary: The observed daily mean flow of each day of start..end (at most 366 days)
+        parameters:
+          - {$ref: "#/components/parameters/SiteId"}
+          - {$ref: "#/components/parameters/Start"}
+          - {$ref: "#/components/parameters/End"}
+        responses:
+          "200":
+            description: The observations, one per day (null where not observed)
+            content:
+              application/json:
+                schema: {$ref: "#/components/schemas/Observations"}
+          "400": {$ref: "#/components/responses/BadRequest"}
+          "404": {$ref: "#/components/responses/NotFound"}
+          "500": {$ref: "#/components/responses/InternalServerError"}
+          "502": {$ref: "#/components/responses/BadGateway"}
+          "503": {$ref: "#/components/responses/ServiceUnavailable"}
+          "504": {$ref: "#/components/responses/GatewayTimeout"}
+        """
+        query = self.query(OBSERVATIONS_QUERY_SCHEMA)
+        self.log_fields["site_id"] = query["site_id"]
+        result = await self.run_blocking(self._service.observed, query["site_id"], query["start"], query["end"])
+        self.write(result.as_json())
 
 
 class VerificationHandler(BaseHandler):

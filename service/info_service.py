@@ -33,8 +33,9 @@ class InfoService:
         return sorted(bundle.sites, key=lambda site: site.site_id)
 
     def site_json(self, site: Site) -> dict:
-        """A site as /info shows it: its metadata, the test-period NSE per lead day from the bundle, and
-        the live NSE per lead day of the latest verification (None before one ran, or for another model)."""
+        """A site as /info shows it: its metadata, the test-period NSE per lead day from the bundle, the live
+        NSE per lead day of the latest verification (None before one ran, or for another model) and its
+        flood thresholds."""
         bundle = self._model.predictor.bundle
         test = {
             str(row["lead_days"]): None if math.isnan(row["nse"]) else row["nse"]
@@ -45,7 +46,8 @@ class InfoService:
         live = None
         if latest is not None and latest.model_version == bundle.version:
             live = {str(scores.lead_days): scores.nse for scores in latest.rolling}
-        return {**site.as_json(), "test_nse": test, "live_nse": live}
+        thresholds = bundle.flood_thresholds[site.site_id].as_json()
+        return {**site.as_json(), "test_nse": test, "live_nse": live, "flood_thresholds": thresholds}
 
     def model_version(self) -> str:
         """Version id of the served model.

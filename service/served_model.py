@@ -12,28 +12,25 @@ import threading
 from collections.abc import Callable
 
 from domain.errors import ModelNotLoadedError
-from domain.requests import forecast_query_schema
 from model.predictor import Predictor
 
 
 @dataclasses.dataclass(frozen=True)
 class LoadedModel:
-    """A loaded predictor with the `/forecast` query schema built for it.
+    """A loaded predictor and its version in the registry.
 
     Attributes:
         predictor: The model.
-        query_schema: JSON schema of the `/forecast` query for its horizon.
         registry_version: Its version in the model registry (None when served without one).
     """
 
     predictor: Predictor
-    query_schema: dict
     registry_version: str | None
 
     @classmethod
     def of(cls, predictor: Predictor, registry_version: str | None = None) -> LoadedModel:
-        """Wrap a predictor, building its query schema once."""
-        return cls(predictor, forecast_query_schema(predictor.horizon), registry_version)
+        """Wrap a predictor."""
+        return cls(predictor, registry_version)
 
 
 @dataclasses.dataclass(frozen=True)

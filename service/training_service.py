@@ -35,6 +35,7 @@ from model.bundle import ModelBundle, save_bundle
 from model.ensemble import Ensemble
 from model.evaluate import format_table, median_by_lead
 from model.gate import GateResult, gate
+from model.probabilistic import PROBABILISTIC_COLUMNS
 from model.site_data import SiteSeries, build_site_series
 from model.train import EpochReport
 from model.trainer import TrainingRun, train_bundle, training_days
@@ -138,11 +139,11 @@ class TrainingProgress:
 
 
 def track_scores(run: TrackedRun, scores: pd.DataFrame, prefix: str = "test") -> None:
-    """Log the median NSE and KGE per lead day as metrics and the per-site table as an artifact."""
+    """Log the median NSE, KGE and probabilistic scores per lead day as metrics and the per-site table as an
+    artifact."""
     medians = median_by_lead(scores)
-    metrics = {
-        f"{prefix}_{metric}_lead{lead}": row[metric] for lead, row in medians.iterrows() for metric in ("nse", "kge")
-    }
+    logged = [metric for metric in ("nse", "kge", *PROBABILISTIC_COLUMNS) if metric in medians]
+    metrics = {f"{prefix}_{metric}_lead{lead}": row[metric] for lead, row in medians.iterrows() for metric in logged}
     run.log_metrics({key: value for key, value in metrics.items() if pd.notna(value)})
     run.log_text(scores.round(4).to_csv(index=False), f"scores/{prefix}_per_site.csv")
 

@@ -21,6 +21,7 @@ import pandas as pd
 from adapter.base import AbstractFlowReader
 from adapter.forecast_archive import ArchivedForecast
 from config.settings import VerificationConfig
+from domain.flood import SEVERITY_PROBABILITY
 from model.metrics import kge, nse
 from service.archive_service import ArchiveService
 from service.metrics import ServiceMetrics
@@ -45,6 +46,8 @@ class LeadScores:
     persistence_kge: float | None
     persistence_mae: float | None
     persistence_bias: float | None
+    coverage_90: float | None = None
+    exceedances: dict[str, dict[str, int]] | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,7 +120,8 @@ class VerificationService:
         issue_days = [forecast.issue_date for forecast in in_window + of_live]
         horizon = max([len(forecast.flows) for forecast in every] or [predictor.horizon])
         observed = self._observed(site_id, min(issue_days, default=first), last + dt.timedelta(days=horizon))
-        rolling = self._scores(in_window, observed, horizon)
+        thresholds = predictor.bundle.flood_thresholds[site_id].flows
+        rolling = self._scores(in_window, observed, horizon, thresholds)
         lead1 = rolling[0]
         flagged = lead1.nse is not None and lead1.persistence_nse is not None and lead1.nse < lead1.persistence_nse
         drifts = [forecast.drift for forecast in in_window if forecast.drift is not None]
@@ -126,7 +130,7 @@ class VerificationService:
             model_version=predictor.version,
             window=(first, last),
             rolling=rolling,
-            since_live=self._scores(of_live, observed, horizon),
+            since_live=self._scores(of_live, observed, horizon, thresholds),
             flagged=flagged,
             mean_drift=float(np.mean(drifts)) if drifts else None,
             feedback=self._archive.archive.feedback_counts().get(site_id, 0),
@@ -166,14 +170,22 @@ class VerificationService:
         flow = self._flow.read_flow(site_id, first, last)
         return flow.set_index("time")["flow"]
 
-    def _scores(self, forecasts: list[ArchivedForecast], observed: pd.Series, horizon: int) -> tuple[LeadScores, ...]:
+    def _scores(
+        self,
+        forecasts: list[ArchivedForecast],
+        observed: pd.Series,
+        horizon: int,
+        thresholds: dict[int, float] | None,
+    ) -> tuple[LeadScores, ...]:
         latest: dict[dt.date, ArchivedForecast] = {}
         for forecast in forecasts:  # oldest issued first: the last one of an issue day wins
             latest[forecast.issue_date] = forecast
-        return tuple(self._lead(list(latest.values()), observed, lead) for lead in range(1, horizon + 1))
+        return tuple(self._lead(list(latest.values()), observed, lead, thresholds) for lead in range(1, horizon + 1))
 
-    def _lead(self, forecasts: list[ArchivedForecast], observed: pd.Series, lead: int) -> LeadScores:
-        simulated, actual, persisted = [], [], []
+    def _lead(
+        self, forecasts: list[ArchivedForecast], observed: pd.Series, lead: int, thresholds: dict[int, float] | None
+    ) -> LeadScores:
+        simulated, actual, persisted, paired = [], [], [], []
         for forecast in forecasts:
             if len(forecast.flows) < lead:
                 continue
@@ -184,12 +196,44 @@ class VerificationService:
             simulated.append(forecast.flows[lead - 1])
             actual.append(float(later))
             persisted.append(float(now))
+            paired.append(forecast)
         pairs = len(actual)
         if pairs < self._config.min_pairs:
             return LeadScores(lead, pairs, None, None, None, None, None, None, None, None)
         obs = np.array(actual)
         model, persistence = _skill(obs, np.array(simulated)), _skill(obs, np.array(persisted))
-        return LeadScores(lead, pairs, *model, *persistence)
+        coverage = _coverage(paired, actual, lead)
+        return LeadScores(lead, pairs, *model, *persistence, coverage, _exceedances(paired, actual, lead, thresholds))
+
+
+def _coverage(forecasts: list[ArchivedForecast], observed: list[float], lead: int) -> float | None:
+    inside = [
+        forecast.quantiles["0.05"][lead - 1] <= value <= forecast.quantiles["0.95"][lead - 1]
+        for forecast, value in zip(forecasts, observed, strict=True)
+        if forecast.quantiles and {"0.05", "0.95"} <= set(forecast.quantiles)
+    ]
+    return round(float(np.mean(inside)), 4) if inside else None
+
+
+def _exceedances(
+    forecasts: list[ArchivedForecast], observed: list[float], lead: int, thresholds: dict[int, float] | None
+) -> dict[str, dict[str, int]] | None:
+    if thresholds is None:
+        return None
+    table = {}
+    for years, flow in thresholds.items():
+        counts = {"hits": 0, "misses": 0, "false_alarms": 0, "correct_negatives": 0}
+        for forecast, value in zip(forecasts, observed, strict=True):
+            if not forecast.exceedance or str(years) not in forecast.exceedance:
+                continue
+            warned = forecast.exceedance[str(years)][lead - 1] >= SEVERITY_PROBABILITY
+            happened = value > flow
+            key = (
+                ("hits" if happened else "false_alarms") if warned else ("misses" if happened else "correct_negatives")
+            )
+            counts[key] += 1
+        table[str(years)] = counts
+    return table
 
 
 def _skill(observed: np.ndarray, simulated: np.ndarray) -> tuple[float | None, ...]:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import pytest
 import requests
 import yaml
@@ -19,6 +20,9 @@ from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 
 from config.settings import AppConfig, Secret
+from domain.flood import FloodThresholds
+from domain.site import Site
+from model.uncertainty import fit_site_residuals
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DIR = REPO_ROOT.parent / "shared"
@@ -30,8 +34,8 @@ BASE_CONFIG = {
     "model": {"seq_len": 120, "max_forecast_days": 5, "hidden_size": 16, "dropout": 0.0},
     "training": {
         "train_start": "2009-01-01",
-        "train_end": "2016-12-31",
-        "validation_start": "2017-01-01",
+        "train_end": "2017-09-30",  # water years 2010-2017: enough for flood thresholds (8)
+        "validation_start": "2017-10-01",
         "validation_end": "2018-12-31",
         "test_start": "2019-01-01",
         "test_end": "2024-12-31",
@@ -114,3 +118,15 @@ class RunningService:
             await self._stop.wait()
             server.stop()
             await server.close_all_connections()
+
+
+def no_thresholds_or_spread(sites: tuple[Site, ...], horizon: int) -> dict:
+    """A hand-built bundle's `flood_thresholds` and `residuals`: no thresholds, and quantiles that all equal
+    the forecast (residuals calibrated on a perfect forecast)."""
+    perfect = fit_site_residuals(np.ones(60), np.ones((60, horizon)))
+    return {
+        "flood_thresholds": {
+            site.site_id: FloodThresholds("none", 0, None, "a hand-built test bundle") for site in sites
+        },
+        "residuals": {site.site_id: perfect for site in sites},
+    }

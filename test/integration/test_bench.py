@@ -44,26 +44,31 @@ def test_quick_benchmark_reproduces_persistence_baselines(tmp_path: Path) -> Non
     assert "persistence check against baselines.csv: OK" in result.stdout
     assert "perfect meteorological forecast" in result.stdout
     assert "settings: hidden 16, dropout 0.1, 365-day input, batch 8" in result.stdout
+    # Leads 1 and 5 of the point table and of the probabilistic one.
     table = [line for line in result.stdout.splitlines() if line.strip().startswith(("1 |", "5 |"))]
-    assert len(table) == 2
+    assert len(table) == 4
+    assert "probabilistic (quantiles; CRPS in mm/day" in result.stdout
     per_site = pd.read_csv(tmp_path / "skill_per_site.csv", dtype={"site_id": str})
     assert set(per_site["lead_days"]) == {1, 2, 3, 4, 5}
     assert per_site["site_id"].nunique() == 3
-    assert per_site[["nse", "kge", "persistence_nse"]].notna().all().all()
+    assert per_site[["nse", "kge", "persistence_nse", "crps", "coverage_90", "crpss_climatology"]].notna().all().all()
     assert "targets (quick run: a smoke test, not a measurement)" in result.stdout
-    assert len(re.findall(r"^  (?:MET   |MISSED) ", result.stdout, flags=re.MULTILINE)) == 7
+    assert len(re.findall(r"^  (?:MET   |MISSED) ", result.stdout, flags=re.MULTILINE)) == 13
     # The run is tracked: settings, curves, medians, the per-site table, the targets and the bundle.
     client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
     (run,) = client.search_runs([client.get_experiment_by_name("streamflow").experiment_id])
     assert run.data.params["model.hidden_size"] == "16" and run.data.params["training.test_end"] == "2014-12-31"
-    assert {"test_nse_lead1", "test_kge_lead5", "minutes", "peak_memory_mb"} <= set(run.data.metrics)
+    assert {"test_nse_lead1", "test_kge_lead5", "test_crps_lead1", "test_coverage_90_lead5", "minutes"} <= set(
+        run.data.metrics
+    )
+    assert "peak_memory_mb" in run.data.metrics
     assert len(client.get_metric_history(run.info.run_id, "member1.train_loss")) == 2
     assert run.data.tags["split"] == "test" and len(run.data.tags["data_fingerprint"]) == 64
     assert run.data.tags["code_commit"] and "bench/skill.py" in run.data.tags["command"]
     artifacts = {entry.path for entry in client.list_artifacts(run.info.run_id)}
     assert {"bundle", "scores", "targets.txt"} <= artifacts
     bundle_files = {Path(entry.path).name for entry in client.list_artifacts(run.info.run_id, "bundle")}
-    assert bundle_files == {"bundle.json", "weights.pt"}
+    assert bundle_files == {"bundle.json", "calibration.json", "weights.pt"}
 
 
 @pytest.mark.parametrize(

@@ -142,9 +142,22 @@ def test_doc_page_and_spec_list_the_api_endpoints(api: RunningService) -> None:
     assert page.status_code == 200 and "swagger-ui-bundle.js" in page.text
     assert "https://" not in page.text  # no CDN: the page must work offline
     spec = api.get("/doc/swagger.json").json()
-    assert set(spec["paths"]) == {"/healthCheck", "/info", "/forecast", "/forecasts", "/verification", "/feedback"}
+    assert set(spec["paths"]) == {
+        "/healthCheck",
+        "/info",
+        "/forecast",
+        "/forecasts",
+        "/observations",
+        "/verification",
+        "/feedback",
+    }
     assert spec["components"]["parameters"]["ForecastDays"]["schema"]["maximum"] == 5
-    assert {"Error", "Forecast", "Info", "Site", "Health"} <= set(spec["components"]["schemas"])
+    assert {"Error", "Forecast", "Info", "Site", "Health", "Observations"} <= set(spec["components"]["schemas"])
+    assert spec["components"]["parameters"]["Quantiles"]["schema"]["x-levels"] == ["0.05", "0.1", "0.25", "0.5"] + [
+        "0.75",
+        "0.9",
+        "0.95",
+    ]
     forecast_responses = spec["paths"]["/forecast"]["get"]["responses"]
     assert {"200", "400", "404", "422", "500", "502", "503", "504"} == set(forecast_responses)
     # Every error code is documented, each under its status.

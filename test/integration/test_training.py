@@ -14,7 +14,8 @@ import torch
 from adapter.tracking import mlflow_client
 from config.loader import load_config
 from config.settings import AppConfig
-from model.bundle import CURRENT_LINK, METADATA_FILE, WEIGHTS_FILE, load_bundle
+from model.bundle import CALIBRATION_FILE, CURRENT_LINK, FORMAT_VERSION, METADATA_FILE, WEIGHTS_FILE, load_bundle
+from model.probabilistic import PROBABILISTIC_COLUMNS
 from service.training_service import train_from_config
 from test.support import REPO_ROOT, shared_dir_or_skip, write_config
 
@@ -26,17 +27,25 @@ def test_bundle_holds_everything_needed_to_serve_and_audit(trained_config: AppCo
     current = (model_dir / CURRENT_LINK).resolve()
     assert (current / WEIGHTS_FILE).is_file()
     meta = json.loads((current / METADATA_FILE).read_text())
-    assert meta["format_version"] == 3
+    assert meta["format_version"] == FORMAT_VERSION
     assert meta["version"] == current.name and meta["version"].endswith(meta["data_fingerprint"][:8])
     assert meta["model"]["seq_len"] == 120 and meta["model"]["max_forecast_days"] == 5
     assert meta["scaler"]["features"] == list(trained_config.model.meteo_features)
-    assert meta["training"]["train_end"] == "2016-12-31"
+    assert meta["training"]["train_end"] == "2017-09-30"
     assert meta["data_source"]["data_dir"] == str(trained_config.data.data_dir)
     assert meta["synthetic_data"] is True
     assert len(meta["data_fingerprint"]) == 64
     medians = meta["metrics"]["median_by_lead"]
     assert set(medians) == {"1", "2", "3", "4", "5"}
-    assert {"nse", "kge", "persistence_nse", "persistence_kge"} <= set(medians["1"])
+    assert {"nse", "kge", "persistence_nse", "persistence_kge", *PROBABILISTIC_COLUMNS} <= set(medians["1"])
+    # The test config trains 2009-01..2017-09: water years 2010-2017, just enough for a return-period fit.
+    for site_id, thresholds in meta["flood_thresholds"].items():
+        assert (thresholds["years"], thresholds["reason"]) == (8, None), site_id
+        assert 0 < thresholds["flows"]["2"] < thresholds["flows"]["5"] < thresholds["flows"]["10"]
+    calibration = json.loads((current / CALIBRATION_FILE).read_text())
+    assert sorted(calibration) == sorted(meta["flood_thresholds"])
+    # Calibrated on the validation period (2017-10..2018-12): every lead day has its pairs.
+    assert all(min(site["pairs"]) > 400 for site in calibration.values())
     assert len(meta["metrics"]["per_site"]) == 4 * 5
     # Training statistics only: scalers are fitted on the training period and know every site.
     assert sorted(meta["scaler"]["site_flow_std"]) == ["09900001", "09900002", "09900003", "09900004"]

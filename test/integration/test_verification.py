@@ -17,6 +17,7 @@ import torch
 from adapter.forecast_archive import ArchivedForecast, ForecastArchive, forecast_id
 from adapter.local_reader import LocalFlowReader
 from config.settings import AppConfig, ModelConfig, Secret, TrainingConfig, VerificationConfig
+from domain.flood import FloodThresholds
 from domain.site import Site
 from model.bundle import ModelBundle
 from model.ensemble import build_network
@@ -27,7 +28,7 @@ from service.archive_service import ArchiveService
 from service.served_model import LoadedModel, ServedModel
 from service.verification_service import VerificationService
 from test.integration.test_http import assert_error, get_json, response_validator
-from test.support import RunningService, with_archive
+from test.support import RunningService, no_thresholds_or_spread, with_archive
 
 pytestmark = pytest.mark.slow
 
@@ -43,6 +44,12 @@ def day(n: int) -> dt.date:
 
 @pytest.fixture
 def verification(tmp_path: Path) -> tuple[VerificationService, ForecastArchive]:
+    return verification_of(tmp_path)
+
+
+def verification_of(
+    tmp_path: Path, thresholds: FloodThresholds | None = None
+) -> tuple[VerificationService, ForecastArchive]:
     data = tmp_path / "data"
     (data / "flow").mkdir(parents=True)
     (data / "sites.csv").write_text("site_id,name,latitude,longitude,area_km2\n01234567,Linear Brook,45,-70,86.4\n")
@@ -61,7 +68,11 @@ def verification(tmp_path: Path) -> tuple[VerificationService, ForecastArchive]:
     torch.manual_seed(0)
     weights = [build_network(model, len(scaler.static_names)).state_dict()]
     training = TrainingConfig(train_start=day(0), train_end=day(3), test_start=day(4), test_end=day(5))
-    bundle = ModelBundle("v1", model, training, scaler, weights, (SITE,), {}, "ab" * 32, {}, False)
+    bundle = ModelBundle(
+        "v1", model, training, scaler, weights, (SITE,), {}, "ab" * 32, {}, False, **no_thresholds_or_spread((SITE,), 2)
+    )
+    if thresholds is not None:
+        bundle = dataclasses.replace(bundle, flood_thresholds={SITE.site_id: thresholds})
     archive = ForecastArchive("", tmp_path / "archive.sqlite")
     service = VerificationService(
         LocalFlowReader(data),
@@ -73,7 +84,13 @@ def verification(tmp_path: Path) -> tuple[VerificationService, ForecastArchive]:
 
 
 def keep(
-    archive: ForecastArchive, issue: int, flows: tuple[float, float], minute: int = 0, hindcast: bool = False
+    archive: ForecastArchive,
+    issue: int,
+    flows: tuple[float, float],
+    minute: int = 0,
+    hindcast: bool = False,
+    quantiles: dict[str, tuple[float, ...]] | None = None,
+    exceedance: dict[str, tuple[float, ...]] | None = None,
 ) -> None:
     fingerprint = f"{issue}-{minute}".ljust(64, "0")
     archive.store(
@@ -90,6 +107,8 @@ def keep(
             0.02 * issue,
             0,
             flows,
+            quantiles,
+            exceedance,
         )
     )
 
@@ -118,6 +137,28 @@ def test_scores_per_lead_and_persistence_match_the_hand_worked_figures(verificat
     response_validator("Verification").validate(json.loads(json.dumps(result.as_json())))
 
 
+def test_warnings_of_exceedance_are_counted_against_what_the_river_did(tmp_path: Path) -> None:
+    service, archive = verification_of(tmp_path, FloodThresholds("test", 10, {2: 15.0, 5: 17.0, 10: 19.0}))
+    # Lead 1 targets are 12, 14, 16, 18: above the 2-year flow (15) for the issues of days 2 and 3.
+    warnings = [0.1, 0.6, 0.7, 0.2]  # probability of exceeding it at lead 1
+    intervals = [(11.0, 13.0), (15.0, 16.0), (15.0, 18.0), (10.0, 17.0)]  # q0.05..q0.95 at lead 1
+    for issue, lead1 in enumerate([12.0, 14.0, 17.0, 18.0]):
+        (low, high), p = intervals[issue], warnings[issue]
+        quantiles = {"0.05": (low, low), "0.5": (lead1, lead1), "0.95": (high, high)}
+        keep(archive, issue, (lead1, lead1), quantiles=quantiles, exceedance={"2": (p, p), "5": (0.0, 0.0)})
+
+    lead1 = service.verify(SITE.site_id).rolling[0]
+
+    # Issue 0: no warning, no flood; 1: warned, 14 stayed below (false alarm); 2: warned, 16 (hit);
+    # 3: not warned, 18 (miss).
+    assert lead1.exceedances["2"] == {"hits": 1, "misses": 1, "false_alarms": 1, "correct_negatives": 1}
+    # The 5-year flow (17) was passed once (18), never warned; the 10-year has no probabilities archived.
+    assert lead1.exceedances["5"] == {"hits": 0, "misses": 1, "false_alarms": 0, "correct_negatives": 3}
+    assert lead1.exceedances["10"] == {"hits": 0, "misses": 0, "false_alarms": 0, "correct_negatives": 0}
+    assert lead1.coverage_90 == 0.5  # 12 and 16 inside their intervals, 14 and 18 outside
+    response_validator("Verification").validate(json.loads(json.dumps(service.verify(SITE.site_id).as_json())))
+
+
 def test_a_site_worse_than_persistence_at_lead_1_is_flagged_once(verification, caplog) -> None:
     service, archive = verification
     for issue in range(4):
@@ -136,6 +177,7 @@ def test_too_few_pairs_report_no_score(verification) -> None:
     keep(archive, 0, (12.0, 14.0))
     (lead1, _) = service.verify(SITE.site_id).rolling
     assert lead1.pairs == 1 and lead1.nse is None and lead1.persistence_nse is None
+    assert lead1.coverage_90 is None and lead1.exceedances is None
 
 
 TOKEN = "operator-token-for-tests"

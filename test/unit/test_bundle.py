@@ -17,10 +17,22 @@ from config.settings import ModelConfig, TrainingConfig
 from domain.errors import ModelNotLoadedError, UnknownSiteError
 from domain.site import Site
 from model import bundle as bundle_module
-from model.bundle import BUNDLES_KEPT, CURRENT_LINK, METADATA_FILE, WEIGHTS_FILE, ModelBundle, load_bundle, save_bundle
+from model.bundle import (
+    BUNDLES_KEPT,
+    CALIBRATION_FILE,
+    CURRENT_LINK,
+    FORMAT_VERSION,
+    METADATA_FILE,
+    WEIGHTS_FILE,
+    ModelBundle,
+    has_bundle,
+    load_bundle,
+    save_bundle,
+)
 from model.ensemble import build_network
 from model.scaler import FeatureScaler
 from model.site_data import build_site_series
+from test.support import no_thresholds_or_spread
 
 FEATURES = ("precipitation", "temperature_mean")
 
@@ -72,6 +84,7 @@ def make_bundle(scaler: FeatureScaler, version: str, seed: int = 0, members: int
         data_fingerprint="ab" * 32,
         data_source={"data_dir": "/somewhere"},
         synthetic_data=True,
+        **no_thresholds_or_spread(SITES, MODEL.max_forecast_days),
     )
 
 
@@ -88,9 +101,10 @@ def test_round_trip(tmp_path: Path, scaler: FeatureScaler) -> None:
 
     directory = save_bundle(original, tmp_path / "models")
     loaded = load_bundle(tmp_path / "models")
+    assert has_bundle(tmp_path / "models") and has_bundle(directory)
 
     assert directory == tmp_path / "models" / version(1)
-    assert {path.name for path in directory.iterdir()} == {WEIGHTS_FILE, METADATA_FILE}
+    assert {path.name for path in directory.iterdir()} == {WEIGHTS_FILE, METADATA_FILE, CALIBRATION_FILE}
     assert loaded.version == version(1)
     assert (loaded.model, loaded.training) == (MODEL, TRAINING)
     assert loaded.horizon == 2
@@ -99,6 +113,9 @@ def test_round_trip(tmp_path: Path, scaler: FeatureScaler) -> None:
     assert loaded.data_fingerprint == original.data_fingerprint
     assert loaded.metrics == original.metrics
     assert loaded.synthetic_data is True
+    assert loaded.flood_thresholds == original.flood_thresholds
+    for site in SITES:
+        np.testing.assert_allclose(loaded.residuals[site.site_id].residuals, original.residuals[site.site_id].residuals)
     restored, fitted = loaded.scaler.to_dict(), scaler.to_dict()
     for key in ("meteo_mean", "meteo_std"):  # stored as float32 on load, see test_scaler.py
         np.testing.assert_allclose(restored.pop(key), fitted.pop(key), rtol=1e-6)
@@ -201,7 +218,7 @@ def test_corrupt_bundle_is_model_not_loaded(tmp_path: Path, scaler: FeatureScale
         load_bundle(tmp_path)
 
 
-@pytest.mark.parametrize("format_version", [1, 2, 99])
+@pytest.mark.parametrize("format_version", [1, 3, 99])
 def test_other_format_version_is_refused_with_a_request_to_retrain(
     tmp_path: Path, scaler: FeatureScaler, format_version: int
 ) -> None:
@@ -210,8 +227,13 @@ def test_other_format_version_is_refused_with_a_request_to_retrain(
     meta["format_version"] = format_version
     (directory / METADATA_FILE).write_text(json.dumps(meta), encoding="utf-8")
 
-    with pytest.raises(ModelNotLoadedError, match=f"has format {format_version}, this version reads format 3: retrain"):
+    with pytest.raises(
+        ModelNotLoadedError, match=f"has format {format_version}, this version reads format {FORMAT_VERSION}: retrain"
+    ):
         load_bundle(tmp_path)
+    # main_train.py --if-missing trains again: a bundle of another format is not a model to serve.
+    assert not has_bundle(tmp_path)
+    assert not has_bundle(directory)
 
 
 def test_the_bundle_answers_which_sites_it_serves(scaler: FeatureScaler) -> None:

@@ -12,6 +12,7 @@ import pytest
 from adapter.baselines import read_baselines
 from domain.errors import DataFormatError
 from domain.site import Site
+from model.ensemble import to_mm
 from model.evaluate import baseline_medians, format_table, score
 from model.metrics import nse
 from model.scaler import FeatureScaler
@@ -53,7 +54,7 @@ def test_scores_only_issue_days_whose_target_is_inside_the_period() -> None:
         issue = np.arange(5, 15 - lead)
         forecasts[issue, lead - 1] = flow[issue + lead]
 
-    scores = score([record(flow)], {SITE.site_id: forecasts}, identity_scaler(), *period)
+    scores = score([record(flow)], {SITE.site_id: forecasts}, *period)
 
     assert list(scores["lead_days"]) == [1, 2]
     assert (scores["nse"] == 1.0).all()
@@ -62,9 +63,7 @@ def test_scores_only_issue_days_whose_target_is_inside_the_period() -> None:
 
 def test_persistence_is_the_issue_day_flow_hand_checked() -> None:
     flow = np.array([1.0, 3.0, 2.0, 5.0, 4.0])
-    scores = score(
-        [record(flow)], {SITE.site_id: np.zeros((5, 1))}, identity_scaler(), dt.date(2000, 1, 1), dt.date(2000, 1, 5)
-    )
+    scores = score([record(flow)], {SITE.site_id: np.zeros((5, 1))}, dt.date(2000, 1, 1), dt.date(2000, 1, 5))
     # lead 1: obs = [3, 2, 5, 4], persistence = [1, 3, 2, 5]
     expected = nse(np.array([3.0, 2.0, 5.0, 4.0]), np.array([1.0, 3.0, 2.0, 5.0]))
     assert scores.loc[0, "persistence_nse"] == pytest.approx(expected)
@@ -74,10 +73,8 @@ def test_persistence_is_the_issue_day_flow_hand_checked() -> None:
 
 def test_negative_forecasts_are_clipped_to_zero_before_scoring() -> None:
     flow = np.array([0.0, 0.0, 1.0, 0.0, 2.0, 0.0])
-    forecasts = np.full((6, 1), -5.0)
-    scores = score(
-        [record(flow)], {SITE.site_id: forecasts}, identity_scaler(), dt.date(2000, 1, 1), dt.date(2000, 1, 6)
-    )
+    forecasts = to_mm(identity_scaler(), SITE.site_id, np.full((6, 1), -5.0))
+    scores = score([record(flow)], {SITE.site_id: forecasts}, dt.date(2000, 1, 1), dt.date(2000, 1, 6))
     observed = flow[1:]
     assert scores.loc[0, "nse"] == pytest.approx(nse(observed, np.zeros(5)))
 
@@ -155,8 +152,6 @@ def test_table_shows_low_flow_errors_of_model_and_persistence() -> None:
 
 def test_a_forecast_of_zero_for_a_flowing_river_scores_a_low_flow_error_of_one() -> None:
     flow = np.arange(1.0, 41.0)
-    scores = score(
-        [record(flow)], {SITE.site_id: np.zeros((40, 1))}, identity_scaler(), dt.date(2000, 1, 1), dt.date(2000, 2, 9)
-    )
+    scores = score([record(flow)], {SITE.site_id: np.zeros((40, 1))}, dt.date(2000, 1, 1), dt.date(2000, 2, 9))
     assert scores.loc[0, "low_flow_error"] == pytest.approx(1.0)
     assert scores.loc[0, "persistence_low_flow_error"] > 0

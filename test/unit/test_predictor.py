@@ -20,6 +20,7 @@ from model.predictor import Predictor
 from model.scaler import FeatureScaler
 from model.site_data import build_site_series, mm_per_day_to_m3s
 from model.trainer import training_days
+from test.support import no_thresholds_or_spread
 
 FEATURES = ("precipitation", "temperature_mean")
 SITE = Site("01234567", "Alder Brook", 45.0, -70.0, 80.0)
@@ -55,7 +56,19 @@ def predictor() -> Predictor:
         test_start=dt.date(2020, 4, 1),
         test_end=dt.date(2020, 6, 30),
     )
-    bundle = ModelBundle("v1", MODEL, training, scaler, state_dicts, (SITE,), {}, "ab" * 32, {}, False)
+    bundle = ModelBundle(
+        "v1",
+        MODEL,
+        training,
+        scaler,
+        state_dicts,
+        (SITE,),
+        {},
+        "ab" * 32,
+        {},
+        False,
+        **no_thresholds_or_spread((SITE,), MODEL.max_forecast_days),
+    )
     return Predictor(bundle)
 
 

@@ -9,7 +9,8 @@ import pytest
 from domain.errors import InvalidRequestError
 from domain.requests import INFO_QUERY_SCHEMA, forecast_query_schema, parse_query
 
-SCHEMA = forecast_query_schema(5)
+LEVELS = (0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95)
+SCHEMA = forecast_query_schema(5, LEVELS)
 SITE = "01234567"
 
 
@@ -38,9 +39,9 @@ def test_forecast_days_bounds_are_inclusive(days: str) -> None:
 
 
 def test_maximum_follows_the_model_horizon() -> None:
-    assert parse_query(forecast_query_schema(10), args(site_id=SITE, forecast_days="10"))["forecast_days"] == 10
+    assert parse_query(forecast_query_schema(10, LEVELS), args(site_id=SITE, forecast_days="10"))["forecast_days"] == 10
     with pytest.raises(InvalidRequestError, match="at most 1"):
-        parse_query(forecast_query_schema(1), args(site_id=SITE, forecast_days="2"))
+        parse_query(forecast_query_schema(1, LEVELS), args(site_id=SITE, forecast_days="2"))
 
 
 @pytest.mark.parametrize(

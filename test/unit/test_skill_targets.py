@@ -24,6 +24,13 @@ def scores_with(lead1_nse: float, lead5_nse: float, behind_site: bool = False) -
                     "kge": 0.85,
                     "persistence_nse": persistence,
                     "persistence_kge": 0.5,
+                    "crps": 0.3,
+                    "crpss_persistence": 0.4 if lead == 1 else 0.55,
+                    "crpss_climatology": 0.6,
+                    "coverage_50": 0.5,
+                    "coverage_90": 0.9,
+                    "pit_mean": 0.5,
+                    "pit_ks": 0.05,
                 }
             )
     return pd.DataFrame(rows)
@@ -52,3 +59,23 @@ def test_margin_over_persistence_time_memory_and_lagging_sites_are_judged() -> N
     assert by_label["no site more than 0.02 NSE below persistence at lead 1"] == "MISSED"
     assert by_label["training + evaluation <= 30 min"] == "MISSED"
     assert by_label["peak memory <= 4 GB"] == "MISSED"
+
+
+def test_probabilistic_targets_are_judged_at_every_lead() -> None:
+    scores = scores_with(0.81, 0.60)
+    by_label = verdicts(target_lines(scores, minutes=18.3, peak_mb=721))
+    assert by_label["coverage_90 within 0.87-0.93 at every lead (worst lead 1)"] == "MET"
+    assert by_label["CRPSS vs persistence at lead 1 >= 0.3"] == "MET"
+    assert by_label["CRPSS vs climatology >= 0.5 at every lead (lowest)"] == "MET"
+    scores.loc[scores["lead_days"] == 4, "coverage_90"] = 0.86
+    scores.loc[scores["lead_days"] == 5, "crpss_climatology"] = 0.49
+    by_label = verdicts(target_lines(scores, minutes=18.3, peak_mb=721))
+    assert by_label["coverage_90 within 0.87-0.93 at every lead (worst lead 4)"] == "MISSED"
+    assert by_label["CRPSS vs climatology >= 0.5 at every lead (lowest)"] == "MISSED"
+    # The point forecast: 0.60 at lead 5 is within 0.005 of 0.594; lead 1's 0.81 too (0.811).
+    assert (
+        by_label[
+            "point NSE per lead not below [0.811, 0.664, 0.631, 0.617, 0.594] by more than 0.005 (largest shortfall)"
+        ]
+        == "MISSED"
+    )  # leads 2-4 are at 0.60, far below 0.664
