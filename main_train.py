@@ -17,8 +17,9 @@ from pathlib import Path
 from config.loader import load_config
 from config.settings import AppConfig, ConfigError
 from domain.errors import StreamflowError
+from model.distributed import leave, ranks_from_environment
 from model.predictor import use_threads
-from service.training_service import model_exists, summary, train_from_config
+from service.training_service import model_exists, summary, train_as_worker, train_from_config
 from utils.allocator import keep_freed_memory
 from utils.files import write_atomic
 
@@ -64,18 +65,25 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logging.basicConfig(level=config.server.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     keep_freed_memory()
-    use_threads(max(1, os.cpu_count() or 1))
+    ranks = ranks_from_environment(os.environ)
+    # The processes torchrun starts on a node share its cores.
+    use_threads(max(1, (os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", 1))))
     try:
         if args.if_missing and model_exists(config):
             print("a model to serve exists; skipping training (--if-missing)")
             return 0
-        outcome = train_from_config(config, force=args.force)
+        if not ranks.is_main:
+            train_as_worker(config, ranks)
+            return 0
+        outcome = train_from_config(config, force=args.force, ranks=ranks)
     except StreamflowError as exc:
         print(f"training failed: {exc}", file=sys.stderr)
         return 1
     except Exception:  # the top of main_train is the one place a broad except belongs
         LOGGER.exception("training failed unexpectedly")
         return 1
+    finally:
+        leave()
     print(summary(outcome, config))
     if args.report:  # a retraining job's result, for GET /retrain/{job}
         write_atomic(args.report, json.dumps(outcome.report(), indent=1))

@@ -40,7 +40,12 @@ def build_readers(
     """
     if data.demo_dataset and not data.data_dir.exists():
         LOGGER.info("generating the synthetic demo dataset in %s", data.data_dir)
-        write_demo_dataset(data.data_dir)
+        try:
+            write_demo_dataset(data.data_dir)
+        except FileExistsError:
+            # Another process (a torchrun rank) wrote it meanwhile: the same seed, the same dataset.
+            if not data.data_dir.is_dir():
+                raise
     # Both live readers share one cache file; its directory appears on first use only.
     cache = UpstreamCache(upstream.cache_dir / CACHE_FILE, observer=observer)
     flow_readers = {

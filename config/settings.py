@@ -234,6 +234,11 @@ class TrainingConfig(_Section):
         "flow in units of the site's; larger is milder",
         check=checks.positive(),
     )
+    device: Literal["auto", "cpu", "cuda"] = setting(
+        "auto",
+        doc="where training runs: auto takes CUDA when torch sees it (the service always runs on the CPU); "
+        "under torchrun each rank takes its LOCAL_RANK's GPU",
+    )
 
     @property
     def has_validation(self) -> bool:

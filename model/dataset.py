@@ -103,6 +103,12 @@ class Batch:
     last_flow: torch.Tensor
     target: torch.Tensor
 
+    def to(self, device: torch.device) -> Batch:
+        """The batch on `device` (itself when it is there already)."""
+        if self.past.device == device:
+            return self
+        return Batch(*(getattr(self, field.name).to(device) for field in dataclasses.fields(self)))
+
 
 def cut_window(site: SiteTensors, first_issue: int, n_issue: int, seq_len: int, horizon: int) -> dict[str, np.ndarray]:
     """Cut the inputs and targets of `n_issue` consecutive issue days.

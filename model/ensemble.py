@@ -15,12 +15,13 @@ import torch
 from config.settings import ModelConfig, TrainingConfig
 from model.bundle import ModelBundle
 from model.dataset import Batch, input_widths, to_site_tensors
+from model.distributed import Ranks, join, training_device
 from model.evaluate import hindcast, median_by_lead, score
 from model.lstm import StreamflowLSTM
 from model.probabilistic import score_probabilistic_sites
 from model.scaler import FeatureScaler
 from model.site_data import SiteSeries
-from model.train import EpochReport, fit
+from model.train import SINGLE, EpochReport, fit
 from model.uncertainty import DEFAULT_CALIBRATION, Calibration, SiteResiduals, calibrate_sites
 
 LOGGER = logging.getLogger(__name__)
@@ -129,14 +130,16 @@ def train_ensemble(
     model_config: ModelConfig,
     training: TrainingConfig,
     on_epoch: Callable[[int, EpochReport], None] = lambda member, report: None,
+    ranks: Ranks = SINGLE,
 ) -> Ensemble:
     """Fit the scaler on the training period, then train `ensemble_size` seeded members.
 
     Args:
         records: Site records spanning the training and validation periods.
         model_config: Features and architecture.
-        training: Periods and optimisation settings.
+        training: Periods and optimisation settings (`device`: where to train).
         on_epoch: Progress callback, given the member number (0-based) and the epoch report.
+        ranks: This process's place in a torchrun job; every rank trains every member on its shard.
 
     Returns:
         The trained ensemble.
@@ -157,6 +160,8 @@ def train_ensemble(
         scores = score(records, forecasts, *validation)
         return validation_score(scores)
 
+    device = training_device(training.device, ranks)
+    join(ranks, device)
     members = []
     for number in range(training.ensemble_size):
         seed = training.seed + number
@@ -171,6 +176,8 @@ def train_ensemble(
                 validate if training.has_validation else None,
                 seed,
                 on_epoch=lambda report, number=number: on_epoch(number, report),
+                ranks=ranks,
+                device=device,
             )
         )
     for member in members:

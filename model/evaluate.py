@@ -50,6 +50,7 @@ def hindcast(
     """
     for member in members:
         member.eval()
+    device = next(members[0].parameters()).device  # members trained on a GPU are scored there
     plan = plan_windows(sites, start, end, seq_len, rng=None)
     forecasts = {site.site_id: np.full((len(site.target), horizon), np.nan) for site in sites}
     batch_size = 32
@@ -58,8 +59,9 @@ def hindcast(
         iter_batches(sites, plan, seq_len, horizon, (start, end), batch_size),
         strict=True,
     ):
+        batch = batch.to(device)
         mean = torch.stack([m(batch.past, batch.future, batch.static, batch.last_flow) for m in members]).mean(0)
-        for (number, first), values in zip(plan[offset : offset + batch_size], mean.numpy(), strict=True):
+        for (number, first), values in zip(plan[offset : offset + batch_size], mean.cpu().numpy(), strict=True):
             rows = first + np.arange(len(values))
             keep = rows < len(sites[number].target)
             forecasts[sites[number].site_id][rows[keep]] = values[keep]

@@ -14,10 +14,13 @@ import torch
 
 from config.settings import ModelConfig, TrainingConfig
 from model.dataset import ISSUE_DAYS_PER_WINDOW, SiteTensors, iter_batches, plan_windows
+from model.distributed import Ranks, parallel, shard
 from model.lstm import StreamflowLSTM
 
 LOGGER = logging.getLogger(__name__)
 
+CPU = torch.device("cpu")
+SINGLE = Ranks()
 # Issue days per window whose forecasts are trained on in each step (of ISSUE_DAYS_PER_WINDOW).
 ISSUE_DAYS_SAMPLED = 96
 
@@ -85,27 +88,31 @@ def window_weights(flow: torch.Tensor, eps: float) -> torch.Tensor:
 
 
 def train_one_epoch(
-    model: StreamflowLSTM,
+    model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
     sites: list[SiteTensors],
     plan: list[tuple[int, int]],
     model_config: ModelConfig,
     training: TrainingConfig,
     rng: np.random.Generator,
+    device: torch.device = CPU,
 ) -> float:
     """Run one pass over the planned windows and return the mean loss.
 
     The hindcast LSTM runs over every day of each window, but the forecast branch, which
     costs most, runs for `ISSUE_DAYS_SAMPLED` random issue days of it: neighbouring issue
-    days carry nearly the same information.
+    days carry nearly the same information. `model` may be a `DistributedDataParallel` wrapper and
+    `plan` this rank's shard: every rank draws the same issue days (the same seed).
     """
     model.train()
     seq_len, horizon = model_config.seq_len, model_config.max_forecast_days
-    lead_weights = lead_weight_vector(training.lead_loss_weights, horizon)
+    lead_weights = lead_weight_vector(training.lead_loss_weights, horizon).to(device)
     period = (training.train_start, training.train_end)
     losses = []
     for batch in iter_batches(sites, plan, seq_len, horizon, period, training.batch_size):
+        batch = batch.to(device)
         chosen = torch.from_numpy(np.sort(rng.choice(ISSUE_DAYS_PER_WINDOW, ISSUE_DAYS_SAMPLED, replace=False)))
+        chosen = chosen.to(device)
         optimizer.zero_grad()
         prediction = model(
             batch.past,
@@ -132,6 +139,8 @@ def fit(
     validate: Callable[[StreamflowLSTM], float] | None,
     seed: int,
     on_epoch: Callable[[EpochReport], None] = lambda report: None,
+    ranks: Ranks = SINGLE,
+    device: torch.device = CPU,
 ) -> StreamflowLSTM:
     """Train with Adam and a cosine learning-rate schedule over `training.train_start`..`train_end`.
 
@@ -147,11 +156,15 @@ def fit(
         validate: Scores the model on the validation period, higher is better; None: no early stopping.
         seed: Seeds window sampling.
         on_epoch: Called after every epoch (progress output).
+        ranks: This process's place in a torchrun job: it trains on its shard of each epoch's windows,
+            and every rank validates the same weights, so all stop at the same epoch.
+        device: Where to train.
 
     Returns:
-        The model holding the weights of its best validation epoch, or of its last epoch.
+        The model holding the weights of its best validation epoch, or of its last epoch, on the CPU.
     """
     rng = np.random.default_rng(seed)
+    trained = parallel(model, ranks, device)
     optimizer = torch.optim.Adam(model.parameters(), lr=training.learning_rate)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda epoch: 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * epoch / training.epochs))
@@ -160,7 +173,7 @@ def fit(
     for epoch in range(1, training.epochs + 1):
         began = time.perf_counter()
         plan = plan_windows(sites, training.train_start, training.train_end, model_config.seq_len, rng)
-        train_loss = train_one_epoch(model, optimizer, sites, plan, model_config, training, rng)
+        train_loss = train_one_epoch(trained, optimizer, sites, shard(plan, ranks), model_config, training, rng, device)
         schedule.step()
         if validate is None:
             on_epoch(EpochReport(epoch, train_loss, None, time.perf_counter() - began, best=True))
@@ -177,4 +190,4 @@ def fit(
             break
     if validate is not None:
         model.load_state_dict(best_state)
-    return model
+    return model.cpu()

@@ -11,11 +11,12 @@ import pandas as pd
 
 from config.settings import ModelConfig, TrainingConfig
 from model.bundle import ModelBundle, new_version
+from model.distributed import Ranks
 from model.ensemble import Ensemble, data_fingerprint, train_ensemble
 from model.evaluate import metrics_json
 from model.flood_frequency import fit_flood_thresholds
 from model.site_data import SiteSeries
-from model.train import EpochReport
+from model.train import SINGLE, EpochReport
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,6 +64,7 @@ def train_bundle(
     data_source: dict,
     synthetic_data: bool = False,
     on_epoch: Callable[[int, EpochReport], None] = lambda member, report: None,
+    ranks: Ranks = SINGLE,
 ) -> TrainingRun:
     """Train an ensemble on `records`, score its test period and bundle it.
 
@@ -74,12 +76,13 @@ def train_bundle(
         data_source: The data settings (JSON-ready), kept in the bundle for audit.
         synthetic_data: Whether the records are the generated demo dataset.
         on_epoch: Progress callback, given the member number (0-based) and the epoch report.
+        ranks: Rank 0 of a torchrun job (the other ranks call `train_ensemble` alone).
 
     Raises:
         InsufficientDataError: A site has no observed flow in the training period.
     """
     began = time.perf_counter()
-    ensemble = train_ensemble(records, model_config, training, on_epoch)
+    ensemble = train_ensemble(records, model_config, training, on_epoch, ranks)
     trained = time.perf_counter()
     residuals = ensemble.calibrate(records, *calibration_period(training))
     training_period = (training.train_start, training.train_end)

@@ -32,12 +32,13 @@ from config.settings import AppConfig, ModelConfig, TrainingConfig
 from domain.errors import RegistryError
 from domain.site import Site
 from model.bundle import ModelBundle, save_bundle
-from model.ensemble import Ensemble
+from model.distributed import Ranks
+from model.ensemble import Ensemble, train_ensemble
 from model.evaluate import format_table, median_by_lead
 from model.gate import GateResult, gate
 from model.probabilistic import PROBABILISTIC_COLUMNS
 from model.site_data import SiteSeries, build_site_series
-from model.train import EpochReport
+from model.train import SINGLE, EpochReport
 from model.trainer import TrainingRun, train_bundle, training_days
 from service.model_lifecycle import LIVE, ModelLifecycle
 
@@ -165,7 +166,7 @@ def code_commit() -> str:
 
 
 def train_from_config(
-    config: AppConfig, today: Callable[[], dt.date] = dt.date.today, force: bool = False
+    config: AppConfig, today: Callable[[], dt.date] = dt.date.today, force: bool = False, ranks: Ranks = SINGLE
 ) -> TrainingOutcome:
     """Read the configured sites, train, score the test period, save and track the bundle; with the
     registry, register it as the candidate and promote it to live if it passes the gate (or `force`).
@@ -174,6 +175,7 @@ def train_from_config(
         config: The configuration.
         today: The current day for the live readers (tests pin it).
         force: Promote even when the gate refuses (the version records that it was forced).
+        ranks: Rank 0 of a torchrun job, whose other ranks run `train_as_worker` (default: one process).
 
     Raises:
         StreamflowError: A reader or the registry failed, or a site has too little data to train on.
@@ -187,7 +189,7 @@ def train_from_config(
     with ExperimentTracker(config.tracking).run("main_train", flatten(as_json(config)), run_tags()) as tracked:
         progress = TrainingProgress(config.training, tracked)
         run = train_bundle(
-            records, config.model, config.training, as_json(config.data), config.data.demo_dataset, progress
+            records, config.model, config.training, as_json(config.data), config.data.demo_dataset, progress, ranks
         )
         progress.close()
         tracked.set_tags({"data_fingerprint": run.bundle.data_fingerprint})
@@ -204,6 +206,18 @@ def train_from_config(
         if promoted:
             version = lifecycle.promote(version.version, "gate" if result.passed else "force")
         return TrainingOutcome(run, bundle_dir, tracked.run_id, version, result, promoted)
+
+
+def train_as_worker(config: AppConfig, ranks: Ranks, today: Callable[[], dt.date] = dt.date.today) -> None:
+    """A torchrun rank other than 0: read the same records and train on its shard beside rank 0, which
+    alone scores, writes and registers the model.
+
+    Raises:
+        StreamflowError: A reader failed, or a site has too little data to train on.
+    """
+    flow_reader, meteo_reader = build_readers(config.data, config.upstream, today)
+    records = read_records(flow_reader, meteo_reader, flow_reader.list_sites(), config.model, config.training)
+    train_ensemble(records, config.model, config.training, ranks=ranks)
 
 
 def model_exists(config: AppConfig) -> bool:
@@ -226,7 +240,7 @@ def summary(outcome: TrainingOutcome, config: AppConfig) -> str:
     run = outcome.run
     baselines = read_baselines(config.data.data_dir) if config.data.flow_data == "local" else None
     lines = [
-        f"trained {len(run.bundle.state_dicts)} member(s) in {run.train_seconds:.0f} s",
+        f"trained {len(run.bundle.state_dicts)} member(s) in {run.train_seconds:.1f} s",
         "",
         f"test period {config.training.test_start} .. {config.training.test_end}",
         format_table(run.scores, baselines),
