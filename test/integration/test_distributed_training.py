@@ -39,7 +39,14 @@ def config_file(directory: Path, data_dir: Path, batch_size: int, epochs: int = 
         directory,
         {
             "data": {"data_dir": str(data_dir)},
-            "training": {"epochs": epochs, "batch_size": batch_size, "ensemble_size": 1, "device": "cpu"},
+            # patience = epochs: every epoch is trained (the dying job must still be training when killed)
+            "training": {
+                "epochs": epochs,
+                "patience": epochs,
+                "batch_size": batch_size,
+                "ensemble_size": 1,
+                "device": "cpu",
+            },
             "registry": {"enabled": False},
         },
     )
@@ -90,6 +97,7 @@ def test_a_rank_that_dies_fails_the_job_and_leaves_no_bundle(demo_data_dir: Path
     try:
         worker = wait_for_rank(job.pid, rank=1, timeout_s=60)
         time.sleep(8)  # into training: the records are read and the ranks have joined
+        assert job.poll() is None, "the job ended before a rank could be killed"
         os.kill(worker, signal.SIGKILL)
         _, stderr = job.communicate(timeout=120)
     finally:
