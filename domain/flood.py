@@ -69,9 +69,9 @@ def severity(thresholds: FloodThresholds, exceedance: list[dict[int, float]]) ->
 def trend(issue_flow: float | None, last_median: float) -> str:
     """Rising, falling or steady: the last lead day's median against the flow observed on the issue day
     (steady when that flow is unknown or zero and the median too)."""
-    if issue_flow is None or issue_flow != issue_flow:  # NaN: no observation on the issue day
+    if issue_flow is None:
         return "steady"
-    if last_median > issue_flow * (1 + STEADY_SHARE) and last_median > issue_flow:
+    if last_median > issue_flow * (1 + STEADY_SHARE):
         return "rising"
     if last_median < issue_flow * (1 - STEADY_SHARE):
         return "falling"

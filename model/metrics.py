@@ -87,17 +87,22 @@ def crps_by_day(observed: np.ndarray, quantiles: np.ndarray, levels: np.ndarray)
     return 2.0 * pinball.mean(axis=1)
 
 
+def cdf_at(curve: np.ndarray, values: np.ndarray | float, levels: np.ndarray) -> np.ndarray:
+    """A forecast's CDF at `values`, read from its quantile curve (linear between levels, 0 below the
+    lowest quantile, 1 above the highest). A tiny ramp makes tied levels (flows clipped at zero)
+    strictly increasing, so a value on a tie reads the tie's highest level."""
+    ramp = (np.arange(len(levels)) - (len(levels) - 1)) * 1e-9
+    return np.interp(values, curve + ramp, levels, left=0.0, right=1.0)
+
+
 def pit_values(observed: np.ndarray, quantiles: np.ndarray, levels: np.ndarray) -> np.ndarray:
     """Probability integral transform: the forecast CDF at each observation (uniform when calibrated).
 
     Returns:
-        [n] values in [0, 1] (0 below the lowest quantile, 1 above the highest), NaN where missing.
+        [n] values in [0, 1] (`cdf_at`), NaN where missing.
     """
-    ramp = (
-        np.arange(len(levels)) - (len(levels) - 1)
-    ) * 1e-9  # ties (flows clipped at zero) read as their highest level
     values = np.full(len(observed), np.nan)
     for day, (value, curve) in enumerate(zip(observed, quantiles, strict=True)):
         if not (np.isnan(value) or np.isnan(curve).any()):
-            values[day] = np.interp(value, curve + ramp, levels, left=0.0, right=1.0)
+            values[day] = cdf_at(curve, value, levels)
     return values

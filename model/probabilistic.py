@@ -19,7 +19,7 @@ import pandas as pd
 
 from model.metrics import crps_by_day, pit_values
 from model.site_data import SiteSeries
-from model.uncertainty import LEVELS, SiteResiduals, last_observed
+from model.uncertainty import LEVELS, SiteResiduals, last_observed, level_index
 
 CLIMATOLOGY_HALF_WINDOW = 15
 PROBABILISTIC_COLUMNS = (
@@ -100,7 +100,7 @@ def score_probabilistic(
         row["crpss_persistence"] = _skill(crps, crps_by_day(observed, persistence[scored], LEVELS))
         row["crpss_climatology"] = _skill(crps, crps_by_day(observed, climate[scored], LEVELS))
         for column, (low, high) in _INTERVALS.items():
-            lower, upper = ours[:, _level(low)], ours[:, _level(high)]
+            lower, upper = ours[:, level_index((low, high))].T
             row[column] = float(((observed >= lower) & (observed <= upper)).mean()) if scored.any() else np.nan
         pit = pit_values(observed, ours, LEVELS)
         row["pit_mean"] = float(pit.mean()) if scored.any() else np.nan
@@ -127,10 +127,6 @@ def score_probabilistic_sites(
 def _skill(crps: float, reference: np.ndarray) -> float:
     mean = float(reference.mean()) if len(reference) else np.nan
     return float(1.0 - crps / mean) if mean > 0 else np.nan
-
-
-def _level(level: float) -> int:
-    return int(np.argmin(np.abs(LEVELS - level)))
 
 
 def _uniform_distance(pit: np.ndarray) -> float:

@@ -20,6 +20,7 @@ import datetime as dt
 
 import numpy as np
 
+from model.metrics import cdf_at
 from model.site_data import SiteSeries
 
 # Levels 0.01..0.99: the grid every predictive distribution is held on.
@@ -223,10 +224,7 @@ def exceedance(quantiles: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
         0 below the lowest and 1 above the highest quantile.
     """
     flat = quantiles.reshape(-1, quantiles.shape[-1])
-    # A tiny ramp makes tied levels (several clipped at zero) strictly increasing, so a threshold on a tie
-    # reads the tie's highest level.
-    ramp = (np.arange(len(LEVELS)) - (len(LEVELS) - 1)) * 1e-9
-    cdf = np.stack([np.interp(thresholds, curve + ramp, LEVELS, left=0.0, right=1.0) for curve in flat])
+    cdf = np.stack([cdf_at(curve, thresholds, LEVELS) for curve in flat])
     return (1.0 - cdf).reshape(*quantiles.shape[:-1], len(thresholds))
 
 
