@@ -25,13 +25,15 @@ ENV PATH=/opt/venv/bin:$PATH \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 # PyPI's torch for Linux is the CUDA build (5 GB image); the +cpu pin fails loudly instead of
-# falling back to it when no CPU source is given.
+# falling back to it when no CPU source is given. A training image for GPU hosts (README, "Training
+# on GPU hosts") passes a CUDA variant and its index, e.g. TORCH_VARIANT=cu128 and .../whl/cu128.
+ARG TORCH_VARIANT=cpu
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 ARG PIP_FIND_LINKS
 ARG PIP_CERT
 # torch/test (C++ unit-test binaries) and torch/include (headers for building extensions) are
 # never loaded by Python: 145 MB less.
-RUN pip install ${TORCH_INDEX_URL:+--extra-index-url "$TORCH_INDEX_URL"} torch==2.13.0+cpu \
+RUN pip install ${TORCH_INDEX_URL:+--extra-index-url "$TORCH_INDEX_URL"} "torch==2.13.0+${TORCH_VARIANT}" \
     && rm -rf /opt/venv/lib/python3*/site-packages/torch/test /opt/venv/lib/python3*/site-packages/torch/include
 
 # Runtime dependencies only: requirements.txt lists test and deploy tooling after a marker line.

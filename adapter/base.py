@@ -57,6 +57,16 @@ class AbstractFlowReader(abc.ABC):
             DataSourceError: The source cannot be read or is malformed.
         """
 
+    def revision(self, site_id: str) -> str | None:
+        """Return a token that changes whenever the site's flow data change, so arrays prepared from them
+        can be kept (`model.site_store`); None (the default) when the source cannot tell, as with live
+        data that upstream revises.
+
+        Raises:
+            DataSourceError: The source cannot be read.
+        """
+        return None
+
 
 class AbstractMeteoReader(abc.ABC):
     """Daily meteorology: the observed past and the forecast of the coming days."""
@@ -83,3 +93,12 @@ class AbstractMeteoReader(abc.ABC):
         Raises:
             DataSourceError: The source cannot be read or is malformed.
         """
+
+    def revision(self, site_id: str) -> str | None:
+        """Return a token that changes whenever the site's meteorology changes (see
+        `AbstractFlowReader.revision`); None (the default) when the source cannot tell.
+
+        Raises:
+            DataSourceError: The source cannot be read.
+        """
+        return None

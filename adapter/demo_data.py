@@ -16,6 +16,7 @@ Weather comes from a seasonal stochastic generator (AR(1) temperature anomalies,
 evapotranspiration) and flow from an HBV-like conceptual rainfall-runoff model.
 """
 
+import dataclasses
 import logging
 import os
 import secrets
@@ -31,8 +32,10 @@ LOGGER = logging.getLogger(__name__)
 FLOW_START = pd.Timestamp("2009-01-01")
 FLOW_END = pd.Timestamp("2024-12-31")
 FORECAST_DAYS = 7
-# One simulated year before FLOW_START is discarded so the model stores start warm.
-SPINUP_START = pd.Timestamp("2008-01-01")
+# One simulated year before the first flow day is discarded so the model stores start warm.
+SPINUP = pd.DateOffset(years=1)
+# Ids of `scaled_sites` (the demo's are 099000xx).
+SCALED_ID_PREFIX = "098"
 # Gaps stay out of the most recent record, which the forecast needs.
 GAP_FREE_TAIL_DAYS = 30
 
@@ -290,18 +293,25 @@ METEO_COLUMNS = (
 )
 
 
-def write_demo_dataset(directory: Path, seed: int = 20240101) -> None:
+def write_demo_dataset(
+    directory: Path,
+    seed: int = 20240101,
+    sites: tuple[DemoSite, ...] = DEMO_SITES,
+    flow_days: tuple[pd.Timestamp, pd.Timestamp] = (FLOW_START, FLOW_END),
+) -> None:
     """Write the synthetic demo dataset (sites.csv, flow/, meteo/) into directory.
 
     The dataset is built in a temporary sibling directory and renamed onto
     ``directory`` in one step, so an interrupted run never leaves a half-written
     dataset behind. The same seed always gives byte-identical files; the period is
-    fixed (flow 2009-01-01..2024-12-31, meteo until 2025-01-07), not relative to today.
+    fixed (by default flow 2009-01-01..2024-12-31, meteo until 2025-01-07), not relative to today.
 
     Args:
         directory: Target directory; its parent is created if needed. It may exist
             only as an empty directory.
         seed: Seed of the random generator.
+        sites: The sites to simulate (default: the demo's four; `scaled_sites` for scale tests).
+        flow_days: First and last day of flow.
 
     Raises:
         FileExistsError: If ``directory`` exists and is not an empty directory.
@@ -312,14 +322,14 @@ def write_demo_dataset(directory: Path, seed: int = 20240101) -> None:
     tmp_dir = directory.parent / (f".{directory.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
     tmp_dir.mkdir()
     try:
-        _write_dataset(tmp_dir, seed)
+        _write_dataset(tmp_dir, seed, sites, flow_days)
         _move_into_place(tmp_dir, directory)
     except BaseException:
         shutil.rmtree(tmp_dir, ignore_errors=True)
         raise
     LOGGER.info(
         "wrote synthetic demo dataset (%d sites, seed %d) to %s",
-        len(DEMO_SITES),
+        len(sites),
         seed,
         directory,
     )
@@ -342,14 +352,40 @@ def _move_into_place(tmp_dir: Path, directory: Path) -> None:
         raise
 
 
-def _write_dataset(root: Path, seed: int) -> None:
+def scaled_sites(count: int, seed: int = 20240101) -> tuple[DemoSite, ...]:
+    """`count` synthetic sites for tests and benchmarks at scale: the demo's four climates and catchments in
+    turn, each with its own area (30 to 5,000 km2), position and wetness, ids 098xxxxx."""
+    rng = np.random.default_rng([seed, count])
+    sites = []
+    for index in range(count):
+        template = DEMO_SITES[index % len(DEMO_SITES)]
+        climate = dataclasses.replace(
+            template.climate, wet_day_mean=template.climate.wet_day_mean * float(rng.uniform(0.7, 1.3))
+        )
+        sites.append(
+            dataclasses.replace(
+                template,
+                site_id=f"{SCALED_ID_PREFIX}{index:05d}",
+                name=f"Synthetic river {index + 1} (scale test)",
+                latitude=round(template.latitude + float(rng.uniform(-3.0, 3.0)), 3),
+                longitude=round(template.longitude + float(rng.uniform(-5.0, 5.0)), 3),
+                area_km2=round(float(np.exp(rng.uniform(np.log(30.0), np.log(5000.0)))), 1),
+                climate=climate,
+            )
+        )
+    return tuple(sites)
+
+
+def _write_dataset(
+    root: Path, seed: int, sites: tuple[DemoSite, ...], flow_days: tuple[pd.Timestamp, pd.Timestamp]
+) -> None:
     (root / "flow").mkdir()
     (root / "meteo").mkdir()
-    _site_table().to_csv(root / "sites.csv", index=False, lineterminator="\n")
-    for index, site in enumerate(DEMO_SITES):
+    _site_table(sites).to_csv(root / "sites.csv", index=False, lineterminator="\n")
+    for index, site in enumerate(sites):
         # A generator per site keeps each site's series independent of site order.
         rng = np.random.default_rng([seed, index])
-        meteo, flow = simulate_site(site, rng)
+        meteo, flow = simulate_site(site, rng, flow_days)
         meteo.to_csv(
             root / "meteo" / f"{site.site_id}.csv",
             index=False,
@@ -365,34 +401,40 @@ def _write_dataset(root: Path, seed: int) -> None:
         )
 
 
-def _site_table() -> pd.DataFrame:
+def _site_table(sites: tuple[DemoSite, ...]) -> pd.DataFrame:
     return pd.DataFrame(
         {
-            "site_id": [site.site_id for site in DEMO_SITES],
-            "name": [site.name for site in DEMO_SITES],
-            "latitude": [site.latitude for site in DEMO_SITES],
-            "longitude": [site.longitude for site in DEMO_SITES],
-            "area_km2": [site.area_km2 for site in DEMO_SITES],
+            "site_id": [site.site_id for site in sites],
+            "name": [site.name for site in sites],
+            "latitude": [site.latitude for site in sites],
+            "longitude": [site.longitude for site in sites],
+            "area_km2": [site.area_km2 for site in sites],
         }
     )
 
 
-def simulate_site(site: DemoSite, rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame]:
+def simulate_site(
+    site: DemoSite,
+    rng: np.random.Generator,
+    flow_days: tuple[pd.Timestamp, pd.Timestamp] = (FLOW_START, FLOW_END),
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Simulate weather and flow of one site, spin-up year included then discarded.
 
     Args:
         site: The synthetic site.
         rng: Random generator; consumed in a fixed order.
+        flow_days: First and last day of flow.
 
     Returns:
         ``(meteo, flow)`` frames in the file layout: ``time`` as YYYY-MM-DD strings,
         meteo rounded to 2 decimals up to 7 days past the last flow day, flow in m3/s
         rounded to 4 decimals with NaN on the seeded gap days.
     """
-    forecast_end = FLOW_END + pd.Timedelta(days=FORECAST_DAYS)
-    dates = pd.date_range(SPINUP_START, forecast_end, freq="D")
+    flow_start, flow_end = flow_days
+    forecast_end = flow_end + pd.Timedelta(days=FORECAST_DAYS)
+    dates = pd.date_range(flow_start - SPINUP, forecast_end, freq="D")
     weather = generate_weather(dates, site.latitude, site.climate, rng)
-    n_sim = int((dates <= FLOW_END).sum())
+    n_sim = int((dates <= flow_end).sum())
     runoff_mm = run_hbv(
         weather["precipitation"][:n_sim],
         weather["temperature_mean"][:n_sim],
@@ -402,7 +444,7 @@ def simulate_site(site: DemoSite, rng: np.random.Generator) -> tuple[pd.DataFram
     noisy_mm = runoff_mm * np.exp(rng.normal(0.0, 0.03, size=n_sim))
     flow_m3s = noisy_mm * site.area_km2 * 1000.0 / _SECONDS_PER_DAY
 
-    n_spinup = int((dates < FLOW_START).sum())
+    n_spinup = int((dates < flow_start).sum())
     meteo = pd.DataFrame({"time": dates[n_spinup:].strftime("%Y-%m-%d")})
     for column in METEO_COLUMNS:
         meteo[column] = np.round(weather[column][n_spinup:], 2)

@@ -7,7 +7,7 @@ Layout of a data directory::
     meteo/<site_id>.csv    time + any of the meteo variables          (mm/day, degC)
 
 Meteo rows dated after a site's last observed flow are its meteorological
-forecast. Parsed files are cached in memory and re-read when they change.
+forecast. The most recently read files are kept parsed in memory and re-read when they change.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import dataclasses
 import datetime as dt
 import logging
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -32,28 +33,41 @@ from utils.dates import as_date, daily_index
 LOGGER = logging.getLogger(__name__)
 
 SITE_COLUMNS = ("site_id", "name", "latitude", "longitude", "area_km2")
+# Parsed files kept per reader: every file of a hundred sites, while reading hundreds for training
+# holds only the last of them (a site's prepared arrays are kept by `model.site_store` instead).
+PARSED_FILES_KEPT = 256
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    """The file's modification time and size: what changes when it is rewritten."""
+    try:
+        stat = path.stat()
+    except OSError as exc:
+        raise DataSourceError(f"cannot read {path}: {exc.strerror}") from exc
+    return stat.st_mtime_ns, stat.st_size
 
 
 class _ParsedFileCache:
-    """Parsed files keyed by path, invalidated when the file's mtime or size changes."""
+    """The `capacity` most recently used parsed files, keyed by path, invalidated when a file's stamp changes."""
 
-    def __init__(self) -> None:
-        self._frames: dict[Path, tuple[tuple[int, int], Any]] = {}
+    def __init__(self, capacity: int = PARSED_FILES_KEPT) -> None:
+        self._frames: OrderedDict[Path, tuple[tuple[int, int], Any]] = OrderedDict()
+        self._capacity = capacity
         self._lock = threading.Lock()
 
     def get(self, path: Path, parse: Callable[[Path], Any]) -> Any:
-        try:
-            stat = path.stat()
-        except OSError as exc:
-            raise DataSourceError(f"cannot read {path}: {exc.strerror}") from exc
-        stamp = (stat.st_mtime_ns, stat.st_size)
+        stamp = _stamp(path)
         with self._lock:
             cached = self._frames.get(path)
-        if cached and cached[0] == stamp:
-            return cached[1]
+            if cached and cached[0] == stamp:
+                self._frames.move_to_end(path)
+                return cached[1]
         frame = parse(path)
         with self._lock:
             self._frames[path] = (stamp, frame)
+            self._frames.move_to_end(path)
+            while len(self._frames) > self._capacity:
+                self._frames.popitem(last=False)
         return frame
 
 
@@ -105,14 +119,17 @@ def _read_series_file(path: Path, site_id: str, model, observed_column: str | No
 class LocalFlowReader(AbstractFlowReader):
     """Observed flow and site metadata from a local data directory."""
 
-    def __init__(self, data_dir: Path, site_ids: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, data_dir: Path, site_ids: tuple[str, ...] = (), parsed_files_kept: int = PARSED_FILES_KEPT
+    ) -> None:
         """Args:
         data_dir: The data directory.
         site_ids: Sites to serve; empty means every site in `sites.csv`.
+        parsed_files_kept: How many parsed files stay in memory.
         """
         self._data_dir = data_dir
         self._site_ids = site_ids
-        self._cache = _ParsedFileCache()
+        self._cache = _ParsedFileCache(parsed_files_kept)
 
     def list_sites(self) -> list[Site]:
         table = self._cache.get(self._data_dir / "sites.csv", _parse_sites)
@@ -142,9 +159,14 @@ class LocalFlowReader(AbstractFlowReader):
         flow = frame.set_index("time")["flow"].reindex(days)
         return pd.DataFrame({"site_id": site_id, "time": days, "flow": flow.to_numpy()})
 
+    def revision(self, site_id: str) -> str:
+        return "{}:{}".format(*_stamp(self._flow_path(site_id)))
+
+    def _flow_path(self, site_id: str) -> Path:
+        return self._data_dir / "flow" / f"{site_id}.csv"
+
     def _flow_file(self, site_id: str) -> _SeriesFile:
-        path = self._data_dir / "flow" / f"{site_id}.csv"
-        return self._cache.get(path, lambda p: _read_series_file(p, site_id, FlowFrame, "flow"))
+        return self._cache.get(self._flow_path(site_id), lambda p: _read_series_file(p, site_id, FlowFrame, "flow"))
 
     def _with_period(self, site_id: str, row: pd.Series) -> Site:
         observed = self._flow_file(site_id).observed
@@ -162,12 +184,13 @@ class LocalFlowReader(AbstractFlowReader):
 class LocalMeteoReader(AbstractMeteoReader):
     """Meteorology, observed and forecast, from a local data directory."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, parsed_files_kept: int = PARSED_FILES_KEPT) -> None:
         """Args:
         data_dir: The data directory.
+        parsed_files_kept: How many parsed files stay in memory.
         """
         self._data_dir = data_dir
-        self._cache = _ParsedFileCache()
+        self._cache = _ParsedFileCache(parsed_files_kept)
 
     def read_history(self, site: Site, start: dt.date, end: dt.date) -> pd.DataFrame:
         return self._between(site.site_id, start, end)
@@ -175,8 +198,14 @@ class LocalMeteoReader(AbstractMeteoReader):
     def read_forecast(self, site: Site, issue_date: dt.date, days: int) -> pd.DataFrame:
         return self._between(site.site_id, issue_date + dt.timedelta(days=1), issue_date + dt.timedelta(days=days))
 
+    def revision(self, site_id: str) -> str:
+        return "{}:{}".format(*_stamp(self._meteo_path(site_id)))
+
+    def _meteo_path(self, site_id: str) -> Path:
+        return self._data_dir / "meteo" / f"{site_id}.csv"
+
     def _between(self, site_id: str, start: dt.date, end: dt.date) -> pd.DataFrame:
-        path = self._data_dir / "meteo" / f"{site_id}.csv"
+        path = self._meteo_path(site_id)
         return self._cache.get(path, lambda p: _read_series_file(p, site_id, MeteoFrame)).between(start, end)
 
 

@@ -267,6 +267,11 @@ class PathsConfig(_Section):
     jobs_dir: Path = setting(
         Path("resources/cache/jobs"), doc="state and log of each retraining job started by `POST /retrain`"
     )
+    prepared_dir: Path = setting(
+        Path("resources/cache/prepared"),
+        doc="per-site arrays training prepared from local data, memory-mapped by later runs and the other "
+        "torchrun ranks; safe to delete",
+    )
 
 
 @dataclasses.dataclass(frozen=True)

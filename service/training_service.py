@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import logging
 import os
 import subprocess
@@ -38,6 +39,7 @@ from model.evaluate import format_table, median_by_lead
 from model.gate import GateResult, gate
 from model.probabilistic import PROBABILISTIC_COLUMNS
 from model.site_data import SiteSeries, build_site_series
+from model.site_store import SiteStore
 from model.train import SINGLE, EpochReport
 from model.trainer import TrainingRun, train_bundle, training_days
 from service.model_lifecycle import LIVE, ModelLifecycle
@@ -84,18 +86,31 @@ def read_records(
     sites: list[Site],
     model: ModelConfig,
     training: TrainingConfig,
+    store: SiteStore | None = None,
 ) -> list[SiteSeries]:
     """Read every site's flow and meteorology over the days training needs, with a progress bar.
+
+    With `store`, a site whose readers tell its data's revision is prepared once and memory-mapped
+    from the store after; the others (live sources) are held in memory.
 
     Raises:
         DataSourceError: A reader failed.
     """
     start, end = training_days(model, training)
-    records = []
-    for site in tqdm(sites, desc="reading sites", unit="site", file=sys.stdout):
+
+    def build(site: Site) -> SiteSeries:
         meteo = meteo_reader.read_history(site, start, end)
         flow = flow_reader.read_flow(site.site_id, start, end)
-        records.append(build_site_series(site, meteo, flow, model.meteo_features))
+        return build_site_series(site, meteo, flow, model.meteo_features)
+
+    records = []
+    for site in tqdm(sites, desc="reading sites", unit="site", file=sys.stdout):
+        revisions = (flow_reader.revision(site.site_id), meteo_reader.revision(site.site_id))
+        if store is None or None in revisions:
+            records.append(build(site))
+        else:
+            key = " ".join(revisions)
+            records.append(store.series(site, key, model.meteo_features, (start, end), functools.partial(build, site)))
     return records
 
 
@@ -183,7 +198,8 @@ def train_from_config(
     flow_reader, meteo_reader = build_readers(config.data, config.upstream, today)
     sites = flow_reader.list_sites()
     print(f"training on {len(sites)} site(s): {', '.join(site.site_id for site in sites)}")
-    records = read_records(flow_reader, meteo_reader, sites, config.model, config.training)
+    store = SiteStore(config.paths.prepared_dir)
+    records = read_records(flow_reader, meteo_reader, sites, config.model, config.training, store)
     lifecycle = _lifecycle(config)
     live = _live_bundle(lifecycle) if lifecycle else None
     with ExperimentTracker(config.tracking).run("main_train", flatten(as_json(config)), run_tags()) as tracked:
@@ -198,7 +214,8 @@ def train_from_config(
         if lifecycle is None:
             return TrainingOutcome(run, bundle_dir, tracked.run_id)
         version = lifecycle.register_candidate(tracked, run.bundle, bundle_dir)
-        live_scores = None if live is None else _rescore(live, run, records, (flow_reader, meteo_reader), config)
+        readers = (flow_reader, meteo_reader)
+        live_scores = None if live is None else _rescore(live, run, records, readers, store, config)
         result = gate(run.scores, live_scores, config.registry.persistence_margin, config.registry.live_tolerance)
         tracked.log_text(result.format(), "gate.txt")
         lifecycle.record_gate(version, result)
@@ -216,7 +233,8 @@ def train_as_worker(config: AppConfig, ranks: Ranks, today: Callable[[], dt.date
         StreamflowError: A reader failed, or a site has too little data to train on.
     """
     flow_reader, meteo_reader = build_readers(config.data, config.upstream, today)
-    records = read_records(flow_reader, meteo_reader, flow_reader.list_sites(), config.model, config.training)
+    store = SiteStore(config.paths.prepared_dir)
+    records = read_records(flow_reader, meteo_reader, flow_reader.list_sites(), config.model, config.training, store)
     train_ensemble(records, config.model, config.training, ranks=ranks)
 
 
@@ -282,12 +300,13 @@ def _rescore(
     run: TrainingRun,
     records: list[SiteSeries],
     readers: tuple[AbstractFlowReader, AbstractMeteoReader],
+    store: SiteStore,
     config: AppConfig,
 ) -> pd.DataFrame:
     """The live model scored by the same code on the candidate's test period and the sites both serve."""
     served = {site.site_id for site in live.sites}
     common = [record for record in records if record.site.site_id in served]
     if live.model != config.model:  # other inputs or history: read its own records
-        common = read_records(*readers, [record.site for record in common], live.model, config.training)
+        common = read_records(*readers, [record.site for record in common], live.model, config.training, store)
     training = run.bundle.training
     return Ensemble.from_bundle(live).score(common, training.test_start, training.test_end)

@@ -154,3 +154,18 @@ def test_members_scored_alone_are_runs_for_compare(tmp_path: Path) -> None:
     assert compared.returncode == 0, compared.stderr
     assert "3 site(s) in every run, 1 run(s) baseline, 1 candidate" in compared.stdout
     assert compared.stdout.count("+0.0000 [+0.0000, +0.0000]") == 10
+
+
+def test_many_sites_benchmark_prepares_a_synthetic_directory_three_ways(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "bench" / "many_sites.py"), "--sites", "6", "--years", "4"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "6 synthetic sites, 4 years of flow each" in result.stdout
+    rows = {line.split("|")[0].strip() for line in result.stdout.splitlines() if "|" in line}
+    assert {"in memory", "store, cold", "store, warm"} <= rows
+    assert re.search(r"preparation of 6 sites \(\d+ training windows per epoch\)", result.stdout)
+    assert re.search(r"target peak RSS <= 4096 MB: \d+ MB (MET|MISSED)", result.stdout)

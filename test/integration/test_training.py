@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 import torch
 
+from adapter.factory import build_readers
 from adapter.tracking import mlflow_client
 from config.loader import load_config
 from config.settings import AppConfig
 from model.bundle import CALIBRATION_FILE, CURRENT_LINK, FORMAT_VERSION, METADATA_FILE, WEIGHTS_FILE, load_bundle
 from model.probabilistic import PROBABILISTIC_COLUMNS
-from service.training_service import train_from_config
+from model.site_data import SiteSeries, m3s_to_mm_per_day
+from model.site_store import SiteStore
+from service.training_service import read_records, train_from_config
 from test.support import REPO_ROOT, shared_dir_or_skip, write_config
 
 pytestmark = pytest.mark.slow
@@ -65,13 +72,49 @@ def test_the_bundle_directory_alone_loads(trained_config: AppConfig) -> None:
 
 
 def test_training_is_reproducible(trained_config: AppConfig, tmp_path: Path) -> None:
-    again = load_config(write_config(tmp_path, {"data": {"data_dir": str(trained_config.data.data_dir)}}), {})
+    # The second run memory-maps the arrays the first one prepared.
+    prepared = trained_config.paths.prepared_dir
+    assert len(list(prepared.iterdir())) == len(load_bundle(trained_config.paths.model_dir).sites)
+    overrides = {"data": {"data_dir": str(trained_config.data.data_dir)}, "paths": {"prepared_dir": str(prepared)}}
+    again = load_config(write_config(tmp_path, overrides), {})
     second = train_from_config(again).run.bundle
     first = load_bundle(trained_config.paths.model_dir)
     assert second.data_fingerprint == first.data_fingerprint
     for left, right in zip(first.state_dicts[0].values(), second.state_dicts[0].values(), strict=True):
         assert torch.equal(left, right)
     assert second.metrics["median_by_lead"] == first.metrics["median_by_lead"]
+
+
+def test_records_from_the_store_are_the_records_read_and_follow_changed_data(
+    demo_data_dir: Path, tmp_path: Path
+) -> None:
+    data_dir = tmp_path / "data"
+    shutil.copytree(demo_data_dir, data_dir)
+    config = load_config(write_config(tmp_path, {"data": {"data_dir": str(data_dir)}}), {})
+    store = SiteStore(config.paths.prepared_dir)
+
+    def read(with_store: SiteStore | None) -> list[SiteSeries]:
+        flow_reader, meteo_reader = build_readers(config.data, config.upstream)
+        return read_records(
+            flow_reader, meteo_reader, flow_reader.list_sites(), config.model, config.training, with_store
+        )
+
+    read(store)
+    for direct, stored in zip(read(None), read(store), strict=True):
+        assert isinstance(stored.flow_mm, np.memmap)
+        assert direct.start == stored.start and direct.site == stored.site
+        np.testing.assert_array_equal(direct.meteo, stored.meteo)
+        np.testing.assert_array_equal(direct.flow_mm, stored.flow_mm)
+
+    flow_file = data_dir / "flow" / "09900002.csv"
+    flow = pd.read_csv(flow_file, dtype={"time": str})
+    flow.loc[flow["time"] == "2010-06-01", "flow"] = 1234.5
+    flow.to_csv(flow_file, index=False)
+    changed = next(record for record in read(store) if record.site.site_id == "09900002")
+
+    assert changed.flow_mm[changed.index_of(dt.date(2010, 6, 1))] == pytest.approx(
+        m3s_to_mm_per_day(np.array(1234.5), changed.site.area_km2)
+    )
 
 
 def run_main_train(*args: str) -> subprocess.CompletedProcess:

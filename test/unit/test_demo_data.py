@@ -174,7 +174,7 @@ def test_fixture_dataset_left_no_temp_directory(dataset: Path) -> None:
 
 
 def test_crash_leaves_nothing_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def crash(root: Path, seed: int) -> None:
+    def crash(root: Path, *settings: object) -> None:
         (root / "sites.csv").write_text("half written")
         raise RuntimeError("simulated crash")
 
@@ -182,3 +182,18 @@ def test_crash_leaves_nothing_behind(tmp_path: Path, monkeypatch: pytest.MonkeyP
     with pytest.raises(RuntimeError):
         write_demo_dataset(tmp_path / "demo")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_scaled_sites_make_a_dataset_of_any_size_and_period(tmp_path: Path) -> None:
+    sites = demo_data.scaled_sites(6)
+    write_demo_dataset(
+        tmp_path / "scaled", sites=sites, flow_days=(pd.Timestamp("2000-01-01"), pd.Timestamp("2003-12-31"))
+    )
+
+    table = pd.read_csv(tmp_path / "scaled" / "sites.csv", dtype={"site_id": str})
+    assert list(table["site_id"]) == [f"09800{index:03d}" for index in range(6)]
+    assert table["area_km2"].nunique() == 6 and table["area_km2"].between(30, 5000).all()
+    flow = read_flow(tmp_path / "scaled", "09800005")
+    assert (flow.index.min(), flow.index.max()) == (pd.Timestamp("2000-01-01"), pd.Timestamp("2003-12-31"))
+    assert read_meteo(tmp_path / "scaled", "09800005").index.max() == pd.Timestamp("2004-01-07")
+    assert demo_data.scaled_sites(6) == sites  # the same seed, the same sites

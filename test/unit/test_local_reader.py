@@ -389,3 +389,30 @@ def test_camels30_directory_reads_and_validates() -> None:
         assert list(meteo.columns) == ["site_id", "time", "precipitation", "temperature_mean", "evapotranspiration"]
         assert len(meteo) == len(period) and (meteo["time"].to_numpy() == period).all()
     validate_frame(FlowFrame, flow, "read_flow")
+
+
+def test_only_the_most_recently_used_files_stay_parsed(data_dir: Path) -> None:
+    # With the same size and mtime a kept file serves its old content: a fresh value shows it was let go.
+    for kept, expected in ((2, 10.0), (1, 99.0)):
+        reader = LocalFlowReader(data_dir, parsed_files_kept=kept)
+        reader.read_flow(SITE_B, dt.date(2020, 1, 1), dt.date(2020, 1, 1))
+        reader.read_flow(SITE_A, dt.date(2020, 1, 1), dt.date(2020, 1, 1))
+        path = data_dir / "flow" / f"{SITE_B}.csv"
+        original = path.read_text(encoding="utf-8")
+        rewrite(path, FLOW_B.replace("10", "99"), keep_mtime=True)
+
+        assert reader.read_flow(SITE_B, dt.date(2020, 1, 1), dt.date(2020, 1, 1))["flow"].iloc[0] == expected
+        rewrite(path, original)
+
+
+def test_revision_changes_when_a_file_is_rewritten(data_dir: Path) -> None:
+    flow_reader, meteo_reader = LocalFlowReader(data_dir), LocalMeteoReader(data_dir)
+    flow_before, meteo_before = flow_reader.revision(SITE_B), meteo_reader.revision(SITE_B)
+    assert flow_reader.revision(SITE_B) == flow_before != flow_reader.revision(SITE_A)
+
+    rewrite(data_dir / "flow" / f"{SITE_B}.csv", FLOW_B.replace("10", "19"))
+
+    assert flow_reader.revision(SITE_B) != flow_before
+    assert meteo_reader.revision(SITE_B) == meteo_before
+    with pytest.raises(DataSourceError, match="cannot read"):
+        meteo_reader.revision("99999999")
