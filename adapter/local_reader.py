@@ -47,6 +47,11 @@ def _stamp(path: Path) -> tuple[int, int]:
     return stat.st_mtime_ns, stat.st_size
 
 
+def _revision(path: Path) -> str:
+    """The file's stamp as a reader's `revision`."""
+    return "{}:{}".format(*_stamp(path))
+
+
 class _ParsedFileCache:
     """The `capacity` most recently used parsed files, keyed by path, invalidated when a file's stamp changes."""
 
@@ -160,7 +165,7 @@ class LocalFlowReader(AbstractFlowReader):
         return pd.DataFrame({"site_id": site_id, "time": days, "flow": flow.to_numpy()})
 
     def revision(self, site_id: str) -> str:
-        return "{}:{}".format(*_stamp(self._flow_path(site_id)))
+        return _revision(self._flow_path(site_id))
 
     def _flow_path(self, site_id: str) -> Path:
         return self._data_dir / "flow" / f"{site_id}.csv"
@@ -199,7 +204,7 @@ class LocalMeteoReader(AbstractMeteoReader):
         return self._between(site.site_id, issue_date + dt.timedelta(days=1), issue_date + dt.timedelta(days=days))
 
     def revision(self, site_id: str) -> str:
-        return "{}:{}".format(*_stamp(self._meteo_path(site_id)))
+        return _revision(self._meteo_path(site_id))
 
     def _meteo_path(self, site_id: str) -> Path:
         return self._data_dir / "meteo" / f"{site_id}.csv"

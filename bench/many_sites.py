@@ -19,6 +19,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -29,18 +30,14 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from adapter.demo_data import scaled_sites, write_demo_dataset  # noqa: E402
-from adapter.factory import build_readers  # noqa: E402
+from bench.train_speed import prepared_epoch  # noqa: E402
 from config.loader import load_config  # noqa: E402
-from model.dataset import plan_windows, to_site_tensors  # noqa: E402
-from model.scaler import FeatureScaler  # noqa: E402
 from model.site_store import SiteStore  # noqa: E402
-from service.training_service import read_records  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FIRST_FLOW_YEAR = 2000
@@ -93,22 +90,11 @@ def prepare(data_dir: Path, years: int, store_dir: Path | None) -> dict:
     environ = {"STREAMFLOW__DATA__DATA_DIR": str(data_dir), "STREAMFLOW__DATA__DEMO_DATASET": "false"}
     environ.update({f"STREAMFLOW__TRAINING__{key.upper()}": value for key, value in periods(years).items()})
     config = load_config(REPO_ROOT / "config.yaml", environ)
-    model, training = config.model, config.training
     before = resident_mb()
     began = time.perf_counter()
-    flow_reader, meteo_reader = build_readers(config.data, config.upstream)
-    store = SiteStore(store_dir) if store_dir else None
-    with open(os.devnull, "w") as quiet:  # the progress bar
-        stdout, sys.stdout = sys.stdout, quiet
-        try:
-            records = read_records(flow_reader, meteo_reader, flow_reader.list_sites(), model, training, store)
-        finally:
-            sys.stdout = stdout
-    scaler = FeatureScaler.fit(
-        records, model.meteo_features, training.train_start, training.train_end, model.sqrt_features
-    )
-    sites = [to_site_tensors(record, scaler, model.seq_len) for record in records]
-    plan = plan_windows(sites, training.train_start, training.train_end, model.seq_len, np.random.default_rng(0))
+    # The progress bar would mix with the figures this process prints.
+    with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet):
+        sites, plan = prepared_epoch(config, SiteStore(store_dir) if store_dir else None)
     return {
         "seconds": time.perf_counter() - began,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,

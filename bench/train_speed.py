@@ -30,8 +30,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from adapter.factory import build_readers  # noqa: E402
 from config.loader import load_config  # noqa: E402
-from model.dataset import plan_windows, to_site_tensors  # noqa: E402
+from config.settings import AppConfig  # noqa: E402
+from model.dataset import SiteTensors, plan_windows, to_site_tensors  # noqa: E402
 from model.scaler import FeatureScaler  # noqa: E402
+from model.site_store import SiteStore  # noqa: E402
 from service.training_service import read_records  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -48,18 +50,24 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def windows_per_epoch(config_file: Path) -> int:
-    """Training windows of one epoch of the configuration."""
-    config = load_config(config_file, os.environ)
+def prepared_epoch(
+    config: AppConfig, store: SiteStore | None = None
+) -> tuple[list[SiteTensors], list[tuple[int, int]]]:
+    """What training prepares before its first epoch: every site read and scaled, the first epoch's windows."""
     flow_reader, meteo_reader = build_readers(config.data, config.upstream)
-    records = read_records(flow_reader, meteo_reader, flow_reader.list_sites(), config.model, config.training)
     model, training = config.model, config.training
+    records = read_records(flow_reader, meteo_reader, flow_reader.list_sites(), model, training, store)
     scaler = FeatureScaler.fit(
         records, model.meteo_features, training.train_start, training.train_end, model.sqrt_features
     )
     sites = [to_site_tensors(record, scaler, model.seq_len) for record in records]
     rng = np.random.default_rng(training.seed)
-    return len(plan_windows(sites, training.train_start, training.train_end, model.seq_len, rng))
+    return sites, plan_windows(sites, training.train_start, training.train_end, model.seq_len, rng)
+
+
+def windows_per_epoch(config_file: Path) -> int:
+    """Training windows of one epoch of the configuration."""
+    return len(prepared_epoch(load_config(config_file, os.environ))[1])
 
 
 def scratch_config(source: Path, work: Path, epochs: int, batch: int) -> Path:
